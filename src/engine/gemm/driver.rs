@@ -1,0 +1,585 @@
+//! The BLIS five-loop GEMM: jc (nc columns of B) -> pc (kc deep) -> ic (mc rows
+//! of A) -> jr (nr micro-panels) -> ir (mr micro-panels), with one of jc, ic or
+//! jr spread over the run's threads.
+
+use super::cache_config::CacheConfig;
+use super::epilogue::{Axis, Epilogue, TileCtx};
+use super::kernels::Kernel;
+use super::matrix::MatMut;
+use super::pack::{pack_b_panels, ASource, AlignedBuf, PackedB};
+use super::threads;
+use super::MatRef;
+use crate::engine::EngineError;
+use rayon::prelude::*;
+use rayon::ThreadPool;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Which loop of the five is spread over threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParallelLoop {
+    /// Chosen per call from the shape: ic when A has rows enough for every
+    /// thread, else jr, else ic.
+    #[default]
+    Auto,
+    Jc,
+    Ic,
+    Jr,
+}
+
+impl ParallelLoop {
+    pub fn name(self) -> &'static str {
+        match self {
+            ParallelLoop::Auto => "auto",
+            ParallelLoop::Jc => "jc",
+            ParallelLoop::Ic => "ic",
+            ParallelLoop::Jr => "jr",
+        }
+    }
+
+    /// The loop actually used for an `m x n` problem with `mr x nr` tiles.
+    pub fn resolve(self, m: usize, n: usize, mr: usize, nr: usize, threads: usize) -> ParallelLoop {
+        match self {
+            ParallelLoop::Auto => {
+                if m.div_ceil(mr) >= 4 * threads {
+                    ParallelLoop::Ic
+                } else if n.div_ceil(nr) >= 4 * threads {
+                    ParallelLoop::Jr
+                } else {
+                    ParallelLoop::Ic
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for ParallelLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ParallelLoop {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(ParallelLoop::Auto),
+            "jc" => Ok(ParallelLoop::Jc),
+            "ic" => Ok(ParallelLoop::Ic),
+            "jr" => Ok(ParallelLoop::Jr),
+            other => Err(EngineError::param(
+                "loop",
+                format!("unknown parallel loop `{other}`; use jc, ic, jr or auto"),
+            )),
+        }
+    }
+}
+
+/// The B operand: a matrix packed on the fly, or weights packed once.
+#[derive(Clone, Copy)]
+pub enum BOperand<'a> {
+    Matrix(MatRef<'a>),
+    Packed(&'a PackedB),
+}
+
+impl BOperand<'_> {
+    fn dims(&self) -> (usize, usize) {
+        match self {
+            BOperand::Matrix(b) => (b.rows(), b.cols()),
+            BOperand::Packed(p) => (p.k(), p.n()),
+        }
+    }
+}
+
+/// A GEMM engine: kernel, blocking, threads and reusable packing buffers.
+/// After the first call of a given size, `run` allocates nothing.
+pub struct Gemm {
+    kernel: Kernel,
+    cache: CacheConfig,
+    threads: usize,
+    parallel: ParallelLoop,
+    pool: Option<Arc<ThreadPool>>,
+    /// One packed-A buffer per thread.
+    a_bufs: Vec<AlignedBuf>,
+    /// Packed-B buffers: one shared (ic/jr loops) or one per thread (jc loop).
+    b_bufs: Vec<AlignedBuf>,
+}
+
+/// Everything the macro-kernel shares across threads: C and the epilogue's raw
+/// pointers, which every thread writes through at disjoint tiles.
+#[derive(Clone, Copy)]
+struct Out {
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    alpha: f32,
+    beta: f32,
+    axis: Axis,
+    scale: *const f32,
+    bias: *const f32,
+    residual: *const f32,
+    res_rs: usize,
+    res_cs: usize,
+    act: super::Activation,
+}
+
+// SAFETY: `Out` is only dereferenced by macro-kernels working on disjoint tiles
+// of C (the loop partitioning guarantees it); the epilogue pointers are read-only.
+unsafe impl Send for Out {}
+// SAFETY: see Send.
+unsafe impl Sync for Out {}
+
+/// One block of work for the macro-kernel.
+struct Block<'a> {
+    a: &'a [f32],
+    b: &'a [f32],
+    ic: usize,
+    mcb: usize,
+    jc: usize,
+    ncb: usize,
+    kcb: usize,
+    first: bool,
+    last: bool,
+}
+
+impl Gemm {
+    /// A GEMM with `threads` workers (1 runs on the caller, no pool).
+    pub fn new(
+        kernel: Kernel,
+        cache: CacheConfig,
+        threads: usize,
+        parallel: ParallelLoop,
+    ) -> Result<Gemm, EngineError> {
+        cache.validate()?;
+        if threads == 0 {
+            return Err(EngineError::param("threads", "must be at least 1"));
+        }
+        let pool = if threads > 1 {
+            Some(threads::pool(threads)?)
+        } else {
+            None
+        };
+        Ok(Gemm {
+            kernel,
+            cache: cache.resolved(kernel.nr),
+            threads,
+            parallel,
+            pool,
+            a_bufs: (0..threads).map(|_| AlignedBuf::default()).collect(),
+            b_bufs: Vec::new(),
+        })
+    }
+
+    /// Auto kernel (honouring `JOULEBENCH_KERNEL`), auto blocking, one thread.
+    pub fn with_defaults() -> Result<Gemm, EngineError> {
+        let k = Kernel::from_env()?;
+        Gemm::new(k, CacheConfig::auto(k.mr, k.nr), 1, ParallelLoop::Auto)
+    }
+
+    pub fn kernel(&self) -> &Kernel {
+        &self.kernel
+    }
+    pub fn cache(&self) -> CacheConfig {
+        self.cache
+    }
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+    pub fn parallel(&self) -> ParallelLoop {
+        self.parallel
+    }
+
+    /// Packs weights once for this GEMM's kernel and kc.
+    pub fn pack_b(&self, b: MatRef<'_>) -> Result<PackedB, EngineError> {
+        PackedB::new(b, &self.kernel, self.cache.kc)
+    }
+
+    /// `C = epilogue(alpha * A * B + beta * C)`. `beta == 0` never reads C.
+    pub fn run(
+        &mut self,
+        alpha: f32,
+        a: &dyn ASource,
+        b: BOperand<'_>,
+        beta: f32,
+        c: &mut MatMut<'_>,
+        epi: &Epilogue<'_>,
+    ) -> Result<(), EngineError> {
+        let (m, k) = (a.rows(), a.depth());
+        let (kb, n) = b.dims();
+        if m == 0 || n == 0 || k == 0 {
+            return Err(EngineError::param(
+                "m, n, k",
+                format!("all must be at least 1, got m={m} n={n} k={k}"),
+            ));
+        }
+        if kb != k {
+            return Err(EngineError::Shape(format!(
+                "A is {m}x{k} but B is {kb}x{n}: inner dimensions differ"
+            )));
+        }
+        if c.rows() != m || c.cols() != n {
+            return Err(EngineError::Shape(format!(
+                "C is {}x{} but A*B is {m}x{n}",
+                c.rows(),
+                c.cols()
+            )));
+        }
+        epi.validate(m, n)?;
+        if let BOperand::Packed(p) = b {
+            if p.kernel_name() != self.kernel.name() {
+                return Err(EngineError::Shape(format!(
+                    "B was packed for the {} kernel but this GEMM runs {}",
+                    p.kernel_name(),
+                    self.kernel.name()
+                )));
+            }
+        }
+        let kc = match b {
+            BOperand::Packed(p) => p.kc(),
+            BOperand::Matrix(_) => self.cache.kc,
+        };
+        let res = epi.residual;
+        let out = Out {
+            c: c.as_mut_ptr(),
+            rs: c.row_stride(),
+            cs: c.col_stride(),
+            alpha,
+            beta,
+            axis: epi.axis,
+            scale: epi.scale.map_or(std::ptr::null(), |s| s.as_ptr()),
+            bias: epi.bias.map_or(std::ptr::null(), |s| s.as_ptr()),
+            residual: res.map_or(std::ptr::null(), |r| r.data().as_ptr()),
+            res_rs: res.map_or(0, |r| r.row_stride()),
+            res_cs: res.map_or(0, |r| r.col_stride()),
+            act: epi.activation,
+        };
+        let (mr, nr) = (self.kernel.mr, self.kernel.nr);
+        let par = match self.pool {
+            None => ParallelLoop::Ic,
+            Some(_) => self.parallel.resolve(m, n, mr, nr, self.threads),
+        };
+        let cfg = CacheConfig { kc, ..self.cache };
+        let a_len = cfg.mc.min(m).div_ceil(mr) * mr * kc;
+        let b_len = cfg.nc.min(n.div_ceil(nr) * nr) * kc;
+        for buf in &mut self.a_bufs {
+            buf.ensure(a_len);
+        }
+        let n_bbufs = if par == ParallelLoop::Jc {
+            self.threads
+        } else {
+            1
+        };
+        if self.b_bufs.len() < n_bbufs {
+            self.b_bufs.resize_with(n_bbufs, AlignedBuf::default);
+        }
+        if matches!(b, BOperand::Matrix(_)) {
+            for buf in &mut self.b_bufs[..n_bbufs] {
+                buf.ensure(b_len);
+            }
+        }
+        let kernel = self.kernel;
+        let (a_bufs, b_bufs) = (&mut self.a_bufs, &mut self.b_bufs);
+        match &self.pool {
+            None => serial(
+                &kernel,
+                cfg,
+                a,
+                b,
+                &out,
+                0,
+                n,
+                &mut a_bufs[0],
+                &mut b_bufs[0],
+            ),
+            Some(pool) => pool.install(|| match par {
+                ParallelLoop::Jc => par_jc(&kernel, cfg, a, b, &out, n, a_bufs, b_bufs),
+                ParallelLoop::Jr => par_jr(&kernel, cfg, a, b, &out, n, a_bufs, &mut b_bufs[0]),
+                _ => par_ic(&kernel, cfg, a, b, &out, n, a_bufs, &mut b_bufs[0]),
+            }),
+        }
+        Ok(())
+    }
+}
+
+/// Splits `units` work units into `parts` contiguous ranges, as even as possible.
+fn split(units: usize, parts: usize, part: usize) -> (usize, usize) {
+    let base = units / parts;
+    let extra = units % parts;
+    let start = part * base + part.min(extra);
+    (start, start + base + usize::from(part < extra))
+}
+
+/// Packs B's block for (p0, kcb, jc, ncb) into `buf` (in parallel when inside a
+/// pool) or returns the pre-packed slice.
+fn b_block<'b>(
+    b: &'b BOperand<'_>,
+    buf: &'b mut AlignedBuf,
+    nr: usize,
+    p0: usize,
+    kcb: usize,
+    jc: usize,
+    ncb: usize,
+    parallel: bool,
+) -> &'b [f32] {
+    match b {
+        BOperand::Packed(p) => p.block(p0, kcb, jc, ncb),
+        BOperand::Matrix(bm) => {
+            let len = ncb.div_ceil(nr) * nr * kcb;
+            let dst = &mut buf.as_mut_slice()[..len];
+            if parallel {
+                dst.par_chunks_mut(kcb * nr)
+                    .enumerate()
+                    .for_each(|(i, panel)| pack_b_panels(bm, panel, nr, jc, ncb, p0, kcb, i));
+            } else {
+                pack_b_panels(bm, dst, nr, jc, ncb, p0, kcb, 0);
+            }
+            &buf.as_slice()[..len]
+        }
+    }
+}
+
+/// All five loops on the caller's thread, over columns `n0..n1` of C.
+#[allow(clippy::too_many_arguments)]
+fn serial(
+    kernel: &Kernel,
+    cfg: CacheConfig,
+    a: &dyn ASource,
+    b: BOperand<'_>,
+    out: &Out,
+    n0: usize,
+    n1: usize,
+    a_buf: &mut AlignedBuf,
+    b_buf: &mut AlignedBuf,
+) {
+    let (m, k, mr, nr) = (a.rows(), a.depth(), kernel.mr, kernel.nr);
+    for jc in (n0..n1).step_by(cfg.nc) {
+        let ncb = cfg.nc.min(n1 - jc);
+        for p0 in (0..k).step_by(cfg.kc) {
+            let kcb = cfg.kc.min(k - p0);
+            let bp = b_block(&b, b_buf, nr, p0, kcb, jc, ncb, false);
+            for ic in (0..m).step_by(cfg.mc) {
+                let mcb = cfg.mc.min(m - ic);
+                let ap = a_buf.as_mut_slice();
+                a.pack_a(ap, mr, ic, mcb, p0, kcb);
+                let blk = Block {
+                    a: ap,
+                    b: bp,
+                    ic,
+                    mcb,
+                    jc,
+                    ncb,
+                    kcb,
+                    first: p0 == 0,
+                    last: p0 + kcb == k,
+                };
+                macro_kernel(kernel, out, &blk, 0, ncb.div_ceil(nr));
+            }
+        }
+    }
+}
+
+/// jc loop in parallel: each thread owns a contiguous range of B's micro-panels
+/// and runs the other loops on it with its own buffers.
+#[allow(clippy::too_many_arguments)]
+fn par_jc(
+    kernel: &Kernel,
+    cfg: CacheConfig,
+    a: &dyn ASource,
+    b: BOperand<'_>,
+    out: &Out,
+    n: usize,
+    a_bufs: &mut [AlignedBuf],
+    b_bufs: &mut [AlignedBuf],
+) {
+    let t = a_bufs.len();
+    let nr = kernel.nr;
+    let panels = n.div_ceil(nr);
+    a_bufs
+        .par_iter_mut()
+        .zip(b_bufs.par_iter_mut())
+        .enumerate()
+        .for_each(|(tid, (ab, bb))| {
+            let (p0, p1) = split(panels, t, tid);
+            if p0 < p1 {
+                serial(kernel, cfg, a, b, out, p0 * nr, (p1 * nr).min(n), ab, bb);
+            }
+        });
+}
+
+/// ic loop in parallel: B's panel is packed by all threads together, then each
+/// thread packs and multiplies its own contiguous share of A's rows.
+#[allow(clippy::too_many_arguments)]
+fn par_ic(
+    kernel: &Kernel,
+    cfg: CacheConfig,
+    a: &dyn ASource,
+    b: BOperand<'_>,
+    out: &Out,
+    n: usize,
+    a_bufs: &mut [AlignedBuf],
+    b_buf: &mut AlignedBuf,
+) {
+    let (m, k, mr, nr) = (a.rows(), a.depth(), kernel.mr, kernel.nr);
+    let t = a_bufs.len();
+    let row_panels = m.div_ceil(mr);
+    for jc in (0..n).step_by(cfg.nc) {
+        let ncb = cfg.nc.min(n - jc);
+        for p0 in (0..k).step_by(cfg.kc) {
+            let kcb = cfg.kc.min(k - p0);
+            let bp = b_block(&b, b_buf, nr, p0, kcb, jc, ncb, true);
+            a_bufs.par_iter_mut().enumerate().for_each(|(tid, ab)| {
+                let (r0, r1) = split(row_panels, t, tid);
+                let (r0, r1) = (r0 * mr, (r1 * mr).min(m));
+                let mut ic = r0;
+                while ic < r1 {
+                    let mcb = cfg.mc.min(r1 - ic);
+                    let ap = ab.as_mut_slice();
+                    a.pack_a(ap, mr, ic, mcb, p0, kcb);
+                    let blk = Block {
+                        a: ap,
+                        b: bp,
+                        ic,
+                        mcb,
+                        jc,
+                        ncb,
+                        kcb,
+                        first: p0 == 0,
+                        last: p0 + kcb == k,
+                    };
+                    macro_kernel(kernel, out, &blk, 0, ncb.div_ceil(nr));
+                    ic += mcb;
+                }
+            });
+        }
+    }
+}
+
+/// jr loop in parallel: A's block and B's panel are packed by all threads
+/// together; each thread then takes a contiguous share of B's micro-panels.
+#[allow(clippy::too_many_arguments)]
+fn par_jr(
+    kernel: &Kernel,
+    cfg: CacheConfig,
+    a: &dyn ASource,
+    b: BOperand<'_>,
+    out: &Out,
+    n: usize,
+    a_bufs: &mut [AlignedBuf],
+    b_buf: &mut AlignedBuf,
+) {
+    let (m, k, mr, nr) = (a.rows(), a.depth(), kernel.mr, kernel.nr);
+    let t = a_bufs.len();
+    let a_buf = &mut a_bufs[0];
+    for jc in (0..n).step_by(cfg.nc) {
+        let ncb = cfg.nc.min(n - jc);
+        for p0 in (0..k).step_by(cfg.kc) {
+            let kcb = cfg.kc.min(k - p0);
+            let bp = b_block(&b, b_buf, nr, p0, kcb, jc, ncb, true);
+            for ic in (0..m).step_by(cfg.mc) {
+                let mcb = cfg.mc.min(m - ic);
+                let ap = a_buf.as_mut_slice();
+                ap[..mcb.div_ceil(mr) * mr * kcb]
+                    .par_chunks_mut(kcb * mr)
+                    .enumerate()
+                    .for_each(|(i, panel)| {
+                        let r0 = ic + i * mr;
+                        a.pack_a(panel, mr, r0, mr.min(ic + mcb - r0), p0, kcb)
+                    });
+                let blk = Block {
+                    a: ap,
+                    b: bp,
+                    ic,
+                    mcb,
+                    jc,
+                    ncb,
+                    kcb,
+                    first: p0 == 0,
+                    last: p0 + kcb == k,
+                };
+                let panels = ncb.div_ceil(nr);
+                (0..t).into_par_iter().for_each(|tid| {
+                    let (j0, j1) = split(panels, t, tid);
+                    if j0 < j1 {
+                        macro_kernel(kernel, out, &blk, j0, j1);
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// The jr and ir loops over one packed A block and one packed B panel, for B
+/// micro-panels `jp0..jp1`.
+fn macro_kernel(kernel: &Kernel, out: &Out, blk: &Block<'_>, jp0: usize, jp1: usize) {
+    let (mr, nr, kcb) = (kernel.mr, kernel.nr, blk.kcb);
+    let beta = if blk.first { out.beta } else { 1.0 };
+    for jp in jp0..jp1 {
+        let jr = jp * nr;
+        let n_eff = nr.min(blk.ncb - jr);
+        let j = blk.jc + jr;
+        let bpanel = &blk.b[jp * kcb * nr..(jp + 1) * kcb * nr];
+        for (ip, apanel) in blk
+            .a
+            .chunks_exact(kcb * mr)
+            .take(blk.mcb.div_ceil(mr))
+            .enumerate()
+        {
+            let i = blk.ic + ip * mr;
+            let m_eff = mr.min(blk.mcb - ip * mr);
+            let ch = match out.axis {
+                Axis::Row => i,
+                Axis::Col => j,
+            };
+            // SAFETY: the epilogue vectors have one value per row (or column) of C
+            // and the residual is m x n (validated in `run`), so offsetting to the
+            // tile origin stays in bounds; null pointers stay null.
+            let ctx = unsafe {
+                TileCtx {
+                    alpha: out.alpha,
+                    beta,
+                    last: blk.last,
+                    axis: out.axis,
+                    scale: if out.scale.is_null() {
+                        out.scale
+                    } else {
+                        out.scale.add(ch)
+                    },
+                    bias: if out.bias.is_null() {
+                        out.bias
+                    } else {
+                        out.bias.add(ch)
+                    },
+                    residual: if out.residual.is_null() {
+                        out.residual
+                    } else {
+                        out.residual.add(i * out.res_rs + j * out.res_cs)
+                    },
+                    res_rs: out.res_rs,
+                    res_cs: out.res_cs,
+                    act: out.act,
+                }
+            };
+            // SAFETY: the panels hold kcb*mr and kcb*nr packed values; the tile
+            // (i, j, m_eff, n_eff) lies inside C, which no other thread writes
+            // (threads own disjoint row or column ranges); the kernel is one
+            // the CPU supports (kernel selection checks).
+            unsafe {
+                (kernel.micro)(
+                    kcb,
+                    apanel.as_ptr(),
+                    bpanel.as_ptr(),
+                    out.c.add(i * out.rs + j * out.cs),
+                    out.rs,
+                    out.cs,
+                    m_eff,
+                    n_eff,
+                    &ctx,
+                )
+            };
+        }
+    }
+}

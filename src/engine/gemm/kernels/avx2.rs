@@ -1,0 +1,182 @@
+//! x86-64 AVX2+FMA micro-kernel, 6x16: twelve ymm accumulators, two B vectors
+//! and one broadcast A value per step, so each k step issues 12 independent FMAs
+//! (enough to cover FMA latency on Haswell and Zen).
+
+use super::{Kernel, KernelKind};
+use crate::engine::gemm::epilogue::{store_tile_generic, Activation, Axis, TileCtx};
+use std::arch::x86_64::*;
+
+const MR: usize = 6;
+const NR: usize = 16;
+
+pub(super) const KERNEL: Kernel = Kernel {
+    kind: KernelKind::Avx2,
+    mr: MR,
+    nr: NR,
+    lanes: 8,
+    micro: micro_6x16,
+    fma_chains,
+    chain_flops_per_iter: 2 * 8 * CHAINS,
+};
+
+/// # Safety
+/// The CPU supports AVX2 and FMA (checked by kernel selection); `a` holds
+/// `kc*6` and `b` `kc*16` readable floats; `c` is valid for the `m x n` tile at
+/// strides `(rs, cs)`; `ctx` pointers as in [`TileCtx::finish`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_6x16(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    m: usize,
+    n: usize,
+    ctx: &TileCtx,
+) {
+    // SAFETY: forwarded; selection guarantees AVX2+FMA.
+    unsafe { micro_6x16_impl(kc, a, b, c, rs, cs, m, n, ctx) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_6x16_impl(
+    kc: usize,
+    mut a: *const f32,
+    mut b: *const f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    m: usize,
+    n: usize,
+    ctx: &TileCtx,
+) {
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    macro_rules! step {
+        () => {{
+            // SAFETY: each step reads one k of the panels, within kc*MR / kc*NR.
+            let b0 = unsafe { _mm256_loadu_ps(b) };
+            let b1 = unsafe { _mm256_loadu_ps(b.add(8)) };
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = unsafe { _mm256_broadcast_ss(&*a.add(i)) };
+                row[0] = _mm256_fmadd_ps(ai, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(ai, b1, row[1]);
+            }
+            a = unsafe { a.add(MR) };
+            b = unsafe { b.add(NR) };
+        }};
+    }
+    // Start pulling the C tile towards L1 while the product is computed.
+    if ctx.beta != 0.0 {
+        for i in 0..m {
+            // SAFETY: prefetch is a hint and never faults; the address is in the tile.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(c.add(i * rs) as *const i8) };
+        }
+    }
+    let mut k = kc;
+    while k >= 4 {
+        step!();
+        step!();
+        step!();
+        step!();
+        k -= 4;
+    }
+    while k > 0 {
+        step!();
+        k -= 1;
+    }
+
+    let res_ok = ctx.residual.is_null() || ctx.res_cs == 1 || !ctx.last;
+    if m == MR && n == NR && cs == 1 && res_ok {
+        // SAFETY: full tile, unit column stride: every vector store is inside C.
+        unsafe { store_full(&acc, c, rs, ctx) };
+    } else {
+        let mut tile = [0.0f32; MR * NR];
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: tile has room for MR rows of NR floats.
+            unsafe {
+                _mm256_storeu_ps(tile.as_mut_ptr().add(i * NR), row[0]);
+                _mm256_storeu_ps(tile.as_mut_ptr().add(i * NR + 8), row[1]);
+            }
+        }
+        // SAFETY: forwarded caller guarantees on c and ctx.
+        unsafe { store_tile_generic(&tile, NR, m, n, c, rs, cs, ctx) };
+    }
+}
+
+/// Finishes a full 6x16 tile with vector loads and stores.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store_full(acc: &[[__m256; 2]; MR], c: *mut f32, rs: usize, ctx: &TileCtx) {
+    let alpha = _mm256_set1_ps(ctx.alpha);
+    let beta = _mm256_set1_ps(ctx.beta);
+    let zero = _mm256_setzero_ps();
+    let six = _mm256_set1_ps(6.0);
+    for (i, row) in acc.iter().enumerate() {
+        for (h, &v) in row.iter().enumerate() {
+            let off = h * 8;
+            // SAFETY: (i, off..off+8) lies in the full tile of C; the epilogue
+            // vectors hold a value for every row/column of the tile.
+            unsafe {
+                let cp = c.add(i * rs + off);
+                let mut t = _mm256_mul_ps(alpha, v);
+                if ctx.beta != 0.0 {
+                    t = _mm256_fmadd_ps(beta, _mm256_loadu_ps(cp), t);
+                }
+                if ctx.last {
+                    let chan = |p: *const f32| match ctx.axis {
+                        Axis::Col => _mm256_loadu_ps(p.add(off)),
+                        Axis::Row => _mm256_broadcast_ss(&*p.add(i)),
+                    };
+                    if !ctx.scale.is_null() {
+                        t = _mm256_mul_ps(t, chan(ctx.scale));
+                    }
+                    if !ctx.bias.is_null() {
+                        t = _mm256_add_ps(t, chan(ctx.bias));
+                    }
+                    if !ctx.residual.is_null() {
+                        t = _mm256_add_ps(
+                            t,
+                            _mm256_loadu_ps(ctx.residual.add(i * ctx.res_rs + off)),
+                        );
+                    }
+                    match ctx.act {
+                        Activation::None => {}
+                        Activation::Relu => t = _mm256_max_ps(t, zero),
+                        Activation::Relu6 => t = _mm256_min_ps(_mm256_max_ps(t, zero), six),
+                    }
+                }
+                _mm256_storeu_ps(cp, t);
+            }
+        }
+    }
+}
+
+const CHAINS: usize = 12;
+
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+unsafe fn fma_chains(iters: u64) -> f32 {
+    // SAFETY: forwarded.
+    unsafe { fma_chains_impl(iters) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains_impl(iters: u64) -> f32 {
+    let x = _mm256_set1_ps(std::hint::black_box(0.999_999));
+    let y = _mm256_set1_ps(std::hint::black_box(1e-7));
+    let mut acc = [_mm256_setzero_ps(); CHAINS];
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm256_fmadd_ps(*v, x, y);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for v in acc {
+        s = _mm256_add_ps(s, v);
+    }
+    let mut out = [0.0f32; 8];
+    // SAFETY: out has 8 floats.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
+    out.iter().sum()
+}

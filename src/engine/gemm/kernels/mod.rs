@@ -1,0 +1,180 @@
+//! Register-blocked micro-kernels, one file per instruction set, chosen at run
+//! time by CPU feature detection (or forced with `JOULEBENCH_KERNEL`).
+//!
+//! A micro-kernel multiplies an `mr x kc` packed A micro-panel by a `kc x nr`
+//! packed B micro-panel, keeps the `mr x nr` tile in registers, and finishes it
+//! with the fused epilogue in a single store.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+mod scalar;
+
+use super::epilogue::TileCtx;
+use crate::engine::EngineError;
+use std::fmt;
+use std::str::FromStr;
+
+/// `kernel(kc, a, b, c, rs_c, cs_c, m, n, ctx)`: C tile (valid part `m x n`,
+/// `m <= mr`, `n <= nr`) finished from packed panels `a` (kc*mr) and `b` (kc*nr).
+pub(crate) type MicroKernel =
+    unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, usize, usize, &TileCtx);
+
+/// Runs `iters` iterations of independent FMA chains; returns a value that
+/// depends on every chain (so the loop cannot be optimised away).
+pub(crate) type FmaChains = unsafe fn(u64) -> f32;
+
+/// Instruction sets joulebench has micro-kernels for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelKind {
+    Scalar,
+    Avx2,
+    Neon,
+}
+
+impl KernelKind {
+    pub const ALL: [KernelKind; 3] = [KernelKind::Scalar, KernelKind::Avx2, KernelKind::Neon];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelKind::Scalar => "scalar",
+            KernelKind::Avx2 => "avx2",
+            KernelKind::Neon => "neon",
+        }
+    }
+}
+
+impl fmt::Display for KernelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for KernelKind {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "scalar" => Ok(KernelKind::Scalar),
+            "avx2" => Ok(KernelKind::Avx2),
+            "neon" => Ok(KernelKind::Neon),
+            other => Err(EngineError::param(
+                "kernel",
+                format!("unknown kernel `{other}`; use scalar, avx2 or neon"),
+            )),
+        }
+    }
+}
+
+/// A micro-kernel and what the GEMM driver must know about it.
+#[derive(Clone, Copy)]
+pub struct Kernel {
+    pub kind: KernelKind,
+    /// Rows of the register tile.
+    pub mr: usize,
+    /// Columns of the register tile.
+    pub nr: usize,
+    /// f32 lanes per vector register (1 for scalar).
+    pub lanes: usize,
+    pub(crate) micro: MicroKernel,
+    pub(crate) fma_chains: FmaChains,
+    /// Floating-point operations one iteration of `fma_chains` performs.
+    pub(crate) chain_flops_per_iter: usize,
+}
+
+impl fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Kernel({} {}x{})", self.kind, self.mr, self.nr)
+    }
+}
+
+/// Environment variable that forces one kernel.
+pub const KERNEL_ENV: &str = "JOULEBENCH_KERNEL";
+
+impl Kernel {
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// Whether this CPU can run `kind`.
+    pub fn available(kind: KernelKind) -> bool {
+        Self::unavailable_reason(kind).is_none()
+    }
+
+    fn unavailable_reason(kind: KernelKind) -> Option<String> {
+        match kind {
+            KernelKind::Scalar => None,
+            KernelKind::Avx2 => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                        None
+                    } else {
+                        Some("the CPU lacks AVX2 or FMA".into())
+                    }
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    Some("AVX2 exists only on x86-64".into())
+                }
+            }
+            KernelKind::Neon => {
+                #[cfg(target_arch = "aarch64")]
+                {
+                    if std::arch::is_aarch64_feature_detected!("neon") {
+                        None
+                    } else {
+                        Some("the CPU lacks Advanced SIMD".into())
+                    }
+                }
+                #[cfg(not(target_arch = "aarch64"))]
+                {
+                    Some("NEON kernels exist only on aarch64".into())
+                }
+            }
+        }
+    }
+
+    /// The kernel for `kind`, or an error if this CPU cannot run it.
+    pub fn get(kind: KernelKind) -> Result<Kernel, EngineError> {
+        if let Some(reason) = Self::unavailable_reason(kind) {
+            return Err(EngineError::KernelUnavailable {
+                requested: kind.name().into(),
+                reason,
+            });
+        }
+        Ok(match kind {
+            KernelKind::Scalar => scalar::KERNEL,
+            #[cfg(target_arch = "x86_64")]
+            KernelKind::Avx2 => avx2::KERNEL,
+            #[cfg(target_arch = "aarch64")]
+            KernelKind::Neon => neon::KERNEL,
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("availability was checked above"),
+        })
+    }
+
+    /// The fastest kernel this CPU runs.
+    pub fn detect() -> Kernel {
+        [KernelKind::Neon, KernelKind::Avx2]
+            .into_iter()
+            .find_map(|k| Self::get(k).ok())
+            .unwrap_or(scalar::KERNEL)
+    }
+
+    /// `JOULEBENCH_KERNEL` if set (an error if unknown or unavailable), else [`Kernel::detect`].
+    pub fn from_env() -> Result<Kernel, EngineError> {
+        match std::env::var(KERNEL_ENV) {
+            Ok(v) if !v.trim().is_empty() => Self::get(v.parse()?),
+            _ => Ok(Self::detect()),
+        }
+    }
+
+    /// Every kernel this CPU can run (for tests and tuning).
+    pub fn all_available() -> Vec<Kernel> {
+        KernelKind::ALL
+            .into_iter()
+            .filter_map(|k| Self::get(k).ok())
+            .collect()
+    }
+}

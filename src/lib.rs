@@ -1,0 +1,7 @@
+//! joulebench: how fast, and at what energy cost, a CPU runs CNN inference.
+//!
+//! [`engine`] is the inference engine being measured (usable on its own);
+//! [`harness`] drives it and records what it measures.
+
+pub mod engine;
+pub mod harness;

@@ -1,0 +1,123 @@
+//! Command line: parses arguments and dispatches to the library.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use joulebench::engine::gemm::ParallelLoop;
+use joulebench::harness::{self, gemm_cmd};
+
+#[derive(Parser)]
+#[command(
+    name = "joulebench",
+    version,
+    about = "Throughput and energy of CNN inference on CPUs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Measured FMA peak, GFLOP/s per core and for all threads.
+    Peak {
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Time C = A*B (row-major f32) and report GFLOP/s and fraction of peak.
+    Gemm {
+        #[arg(long)]
+        m: usize,
+        #[arg(long)]
+        n: usize,
+        #[arg(long)]
+        k: usize,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long)]
+        mc: Option<usize>,
+        #[arg(long)]
+        nc: Option<usize>,
+        #[arg(long)]
+        kc: Option<usize>,
+        /// Loop spread over threads: jc, ic, jr or auto.
+        #[arg(long = "loop", default_value = "auto")]
+        parallel: ParallelLoop,
+        /// Minimum measuring time in seconds (at least 3 runs are timed).
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Do not measure the FMA peak.
+        #[arg(long)]
+        no_peak: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn emit<T: serde::Serialize>(
+    format: Format,
+    value: &T,
+    table: impl FnOnce() -> String,
+) -> Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string(value)?),
+        Format::Table => print!("{}", table()),
+    }
+    Ok(())
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Peak { threads, format } => {
+            let p = gemm_cmd::run_peak(threads)?;
+            emit(format, &p, || gemm_cmd::format_peak(&p))
+        }
+        Cmd::Gemm {
+            m,
+            n,
+            k,
+            threads,
+            mc,
+            nc,
+            kc,
+            parallel,
+            seconds,
+            no_peak,
+            format,
+        } => {
+            let spec = gemm_cmd::GemmSpec {
+                m,
+                n,
+                k,
+                threads,
+                mc,
+                nc,
+                kc,
+                parallel,
+                seconds,
+                skip_peak: no_peak,
+            };
+            let r = gemm_cmd::run_gemm(&spec)?;
+            emit(format, &r, || r.to_string())
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = dispatch(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(harness::exit_code(&e));
+    }
+}
