@@ -2,8 +2,9 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
+use joulebench::engine::conv::ConvChoice;
 use joulebench::engine::gemm::ParallelLoop;
-use joulebench::harness::{self, gemm_cmd};
+use joulebench::harness::{self, gemm_cmd, infer_cmd, models_cmd};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +54,53 @@ enum Cmd {
         /// Minimum measuring time in seconds (at least 3 runs are timed).
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// Do not measure the FMA peak.
+        #[arg(long)]
+        no_peak: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The built-in model zoo with parameters and GFLOP per image.
+    Models {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Time a model's inference: images/s, latency percentiles, GFLOP/s.
+    Infer {
+        /// Built-in model name (see `joulebench models`).
+        #[arg(long)]
+        model: String,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Minimum measuring time in seconds.
+        #[arg(long, default_value_t = 5.0, conflicts_with = "iterations")]
+        seconds: f64,
+        /// Exact number of timed batches.
+        #[arg(long)]
+        iterations: Option<usize>,
+        /// Untimed batches first.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// Convolution lowering: auto, convgemm or im2col.
+        #[arg(long, default_value = "auto")]
+        conv: ConvChoice,
+        /// Run BatchNorm, Add and ReLU as separate layers.
+        #[arg(long)]
+        no_fusion: bool,
+        #[arg(long)]
+        mc: Option<usize>,
+        #[arg(long)]
+        nc: Option<usize>,
+        #[arg(long)]
+        kc: Option<usize>,
+        /// Loop spread over threads: jc, ic, jr or auto.
+        #[arg(long = "loop", default_value = "auto")]
+        parallel: ParallelLoop,
+        /// Per-layer time table.
+        #[arg(long)]
+        profile: bool,
         /// Do not measure the FMA peak.
         #[arg(long)]
         no_peak: bool,
@@ -109,6 +157,46 @@ fn dispatch(cli: Cli) -> Result<()> {
                 skip_peak: no_peak,
             };
             let r = gemm_cmd::run_gemm(&spec)?;
+            emit(format, &r, || r.to_string())
+        }
+        Cmd::Models { format } => {
+            let list = models_cmd::list()?;
+            emit(format, &list, || models_cmd::table(&list))
+        }
+        Cmd::Infer {
+            model,
+            batch,
+            threads,
+            seconds,
+            iterations,
+            warmup,
+            conv,
+            no_fusion,
+            mc,
+            nc,
+            kc,
+            parallel,
+            profile,
+            no_peak,
+            format,
+        } => {
+            let spec = infer_cmd::InferSpec {
+                model,
+                batch,
+                threads,
+                seconds,
+                iterations,
+                warmup,
+                conv,
+                fusion: !no_fusion,
+                mc,
+                nc,
+                kc,
+                parallel,
+                profile,
+                skip_peak: no_peak,
+            };
+            let r = infer_cmd::run_infer(&spec)?;
             emit(format, &r, || r.to_string())
         }
     }

@@ -1,7 +1,13 @@
 //! The inference engine: GEMM with fused epilogues and everything built on it.
 //! It knows nothing of the harness.
 
+pub mod conv;
 pub mod error;
 pub mod gemm;
 
 pub use error::EngineError;
+pub mod graph;
+pub mod models;
+pub mod ops;
+pub mod plan;
+pub mod session;

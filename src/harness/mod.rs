@@ -1,6 +1,8 @@
 //! Experiment harness: runs the engine, times it, records results.
 
 pub mod gemm_cmd;
+pub mod infer_cmd;
+pub mod models_cmd;
 pub mod stats;
 
 use crate::engine::EngineError;

@@ -192,6 +192,11 @@ impl Gemm {
     pub fn parallel(&self) -> ParallelLoop {
         self.parallel
     }
+    /// The pool this GEMM runs on (`None` with one thread), for the layers
+    /// around it to use the same workers.
+    pub fn pool(&self) -> Option<&ThreadPool> {
+        self.pool.as_deref()
+    }
 
     /// Packs weights once for this GEMM's kernel and kc.
     pub fn pack_b(&self, b: MatRef<'_>) -> Result<PackedB, EngineError> {

@@ -1,0 +1,93 @@
+//! convGemm: the im2col matrix is never built; its rows (output pixels) are
+//! gathered from the NHWC input straight into the GEMM's packed A micro-panels.
+
+use super::ConvGeom;
+use crate::engine::gemm::ASource;
+
+/// The virtual im2col matrix of one convolution group, as a GEMM A operand.
+pub struct PatchSource<'a> {
+    pub x: &'a [f32],
+    pub geom: ConvGeom,
+    /// First input channel of this group.
+    pub c_off: usize,
+}
+
+impl PatchSource<'_> {
+    /// Input offset of pixel (img, hi, wi) channel `c_off`, or `None` in the padding.
+    #[inline(always)]
+    fn origin(&self, row: usize) -> (usize, isize, isize) {
+        let g = &self.geom;
+        let wo = row % g.ow;
+        let t = row / g.ow;
+        let ho = t % g.oh;
+        let img = t / g.oh;
+        (
+            img * g.h * g.w * g.c + self.c_off,
+            (ho * g.win.stride_h) as isize - g.win.pad_top as isize,
+            (wo * g.win.stride_w) as isize - g.win.pad_left as isize,
+        )
+    }
+
+    /// Writes columns `p0..p0+len` of im2col row `row` to `dst[t * step]`.
+    #[inline(always)]
+    pub(crate) fn gather_row(
+        &self,
+        row: usize,
+        p0: usize,
+        len: usize,
+        dst: &mut [f32],
+        step: usize,
+    ) {
+        let g = &self.geom;
+        let (base, h0, w0) = self.origin(row);
+        let mut p = p0;
+        let end = p0 + len;
+        let mut t = 0;
+        while p < end {
+            let tap = p / g.cg;
+            let ci = p % g.cg;
+            let seg = (g.cg - ci).min(end - p);
+            let hi = h0 + ((tap / g.win.kw) * g.win.dilation_h) as isize;
+            let wi = w0 + ((tap % g.win.kw) * g.win.dilation_w) as isize;
+            if hi >= 0 && wi >= 0 && (hi as usize) < g.h && (wi as usize) < g.w {
+                let src = base + (hi as usize * g.w + wi as usize) * g.c + ci;
+                for (s, &v) in self.x[src..src + seg].iter().enumerate() {
+                    dst[(t + s) * step] = v;
+                }
+            } else {
+                for s in 0..seg {
+                    dst[(t + s) * step] = 0.0;
+                }
+            }
+            p += seg;
+            t += seg;
+        }
+    }
+}
+
+impl ASource for PatchSource<'_> {
+    fn rows(&self) -> usize {
+        self.geom.rows()
+    }
+    fn depth(&self) -> usize {
+        self.geom.depth()
+    }
+    fn pack_a(&self, dst: &mut [f32], mr: usize, i0: usize, mcb: usize, p0: usize, kcb: usize) {
+        for (panel, out) in dst
+            .chunks_exact_mut(kcb * mr)
+            .take(mcb.div_ceil(mr))
+            .enumerate()
+        {
+            let r0 = i0 + panel * mr;
+            let rows = mr.min(i0 + mcb - r0);
+            for i in 0..rows {
+                self.gather_row(r0 + i, p0, kcb, &mut out[i..], mr);
+            }
+            for i in rows..mr {
+                for p in 0..kcb {
+                    out[p * mr + i] = 0.0;
+                }
+            }
+        }
+    }
+}

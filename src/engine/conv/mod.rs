@@ -1,0 +1,172 @@
+//! Convolution algorithms, each in its own file, and the per-layer chooser.
+//! Activations are NHWC; a convolution is the GEMM `out[pixels, cout] =
+//! patches[pixels, kh*kw*cin] * weights[kh*kw*cin, cout]` per group, with the
+//! layer that follows fused into its epilogue.
+
+pub mod convgemm;
+pub mod depthwise;
+pub mod im2col;
+pub mod pointwise;
+
+use super::graph::{Conv, Window};
+use crate::engine::EngineError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How a convolution layer is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvAlgo {
+    /// Implicit im2col while packing the GEMM's A operand (the paper's convGemm).
+    ConvGemm,
+    /// Explicit im2col buffer, then GEMM.
+    Im2col,
+    /// 1x1 convolution straight to GEMM on the input.
+    Pointwise,
+    /// Direct depthwise loops.
+    Depthwise,
+}
+
+/// A model-wide algorithm request; `Auto` picks per layer by shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvChoice {
+    #[default]
+    Auto,
+    ConvGemm,
+    Im2col,
+}
+
+impl ConvAlgo {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvAlgo::ConvGemm => "convgemm",
+            ConvAlgo::Im2col => "im2col",
+            ConvAlgo::Pointwise => "pointwise",
+            ConvAlgo::Depthwise => "depthwise",
+        }
+    }
+
+    /// Whether this algorithm can compute `conv`.
+    pub fn supports(self, conv: &Conv) -> bool {
+        match self {
+            ConvAlgo::ConvGemm | ConvAlgo::Im2col => true,
+            ConvAlgo::Pointwise => is_pointwise(&conv.window),
+            ConvAlgo::Depthwise => conv.is_depthwise(),
+        }
+    }
+}
+
+impl fmt::Display for ConvAlgo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ConvAlgo {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "convgemm" => Ok(ConvAlgo::ConvGemm),
+            "im2col" => Ok(ConvAlgo::Im2col),
+            "pointwise" | "1x1" => Ok(ConvAlgo::Pointwise),
+            "depthwise" => Ok(ConvAlgo::Depthwise),
+            other => Err(EngineError::param(
+                "conv",
+                format!("unknown convolution algorithm `{other}`; use convgemm, im2col, pointwise or depthwise"),
+            )),
+        }
+    }
+}
+
+impl FromStr for ConvChoice {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(ConvChoice::Auto),
+            "convgemm" => Ok(ConvChoice::ConvGemm),
+            "im2col" => Ok(ConvChoice::Im2col),
+            other => Err(EngineError::param(
+                "conv",
+                format!("unknown convolution choice `{other}`; use auto, convgemm or im2col"),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ConvChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConvChoice::Auto => "auto",
+            ConvChoice::ConvGemm => "convgemm",
+            ConvChoice::Im2col => "im2col",
+        })
+    }
+}
+
+/// A 1x1 window with no padding: the input pixels are the GEMM rows as they are.
+pub fn is_pointwise(w: &Window) -> bool {
+    w.kh == 1 && w.kw == 1 && w.pad_top + w.pad_left + w.pad_bottom + w.pad_right == 0
+}
+
+/// The default algorithm for a layer: depthwise loops for depthwise layers,
+/// pointwise GEMM for 1x1 layers, else the requested GEMM lowering.
+pub fn choose(conv: &Conv, choice: ConvChoice) -> ConvAlgo {
+    if conv.is_depthwise() {
+        ConvAlgo::Depthwise
+    } else if is_pointwise(&conv.window) {
+        ConvAlgo::Pointwise
+    } else if choice == ConvChoice::Im2col {
+        ConvAlgo::Im2col
+    } else {
+        ConvAlgo::ConvGemm
+    }
+}
+
+/// Geometry of one convolution on a batch: input `n x h x w x c` (a group reads
+/// channels `c_off..c_off+cg`), output `n x oh x ow`.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub cg: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub win: Window,
+}
+
+impl ConvGeom {
+    /// GEMM rows: output pixels of the batch.
+    pub fn rows(&self) -> usize {
+        self.n * self.oh * self.ow
+    }
+    /// GEMM depth: one patch.
+    pub fn depth(&self) -> usize {
+        self.win.kh * self.win.kw * self.cg
+    }
+}
+
+/// The B matrix `[kh*kw*cg, cout_g]` (row-major) of group `g` from OIHW weights,
+/// each output channel's weights multiplied by `scale[o]` (a folded BatchNorm).
+pub fn gemm_weights(conv: &Conv, g: usize, scale: Option<&[f32]>) -> Vec<f32> {
+    let (kh, kw) = (conv.window.kh, conv.window.kw);
+    let cg = conv.cin / conv.groups;
+    let og = conv.cout / conv.groups;
+    let mut b = vec![0.0f32; kh * kw * cg * og];
+    for o in 0..og {
+        let oc = g * og + o;
+        let s = scale.map_or(1.0, |s| s[oc]);
+        for ci in 0..cg {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let wv = conv.weights[((oc * cg + ci) * kh + ky) * kw + kx];
+                    b[((ky * kw + kx) * cg + ci) * og + o] = wv * s;
+                }
+            }
+        }
+    }
+    b
+}

@@ -1,0 +1,256 @@
+//! `joulebench infer`: times a model's inference and reports throughput,
+//! latency percentiles, GFLOP/s against the measured peak, and optionally a
+//! per-layer profile.
+
+use super::gemm_cmd::fill_uniform;
+use super::stats::quantile_sorted;
+use crate::engine::conv::ConvChoice;
+use crate::engine::gemm::{measure_peak, ParallelLoop};
+use crate::engine::models;
+use crate::engine::session::{Session, SessionOptions};
+use crate::engine::EngineError;
+use serde::Serialize;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// What `joulebench infer` was asked to run.
+#[derive(Clone, Debug)]
+pub struct InferSpec {
+    pub model: String,
+    pub batch: usize,
+    pub threads: usize,
+    /// Measure for at least this long (ignored when `iterations` is set).
+    pub seconds: f64,
+    pub iterations: Option<usize>,
+    pub warmup: usize,
+    pub conv: ConvChoice,
+    pub fusion: bool,
+    pub mc: Option<usize>,
+    pub nc: Option<usize>,
+    pub kc: Option<usize>,
+    pub parallel: ParallelLoop,
+    pub profile: bool,
+    pub skip_peak: bool,
+}
+
+/// One row of the per-layer profile.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerProfile {
+    pub name: String,
+    pub op: String,
+    pub algorithm: String,
+    pub output: String,
+    pub ms_per_batch: f64,
+    pub share: f64,
+    pub gflops: f64,
+}
+
+/// What `joulebench infer` measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct InferReport {
+    pub model: String,
+    pub batch: usize,
+    pub threads: usize,
+    pub kernel: &'static str,
+    pub conv: String,
+    pub fusion: bool,
+    pub mc: usize,
+    pub nc: usize,
+    pub kc: usize,
+    #[serde(rename = "loop")]
+    pub parallel: ParallelLoop,
+    pub iterations: usize,
+    pub duration_s: f64,
+    pub images_per_s: f64,
+    pub latency_ms_mean: f64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p90: f64,
+    pub latency_ms_p99: f64,
+    pub gflop_per_image: f64,
+    pub gflops: f64,
+    pub peak_gflops: Option<f64>,
+    pub fraction_of_peak: Option<f64>,
+    pub peak_rss_mb: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<LayerProfile>>,
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`).
+pub fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Builds the session for `spec`.
+pub fn build_session(spec: &InferSpec) -> Result<Session, EngineError> {
+    let graph = models::build(&spec.model, 0)?;
+    let opts = SessionOptions {
+        batch: spec.batch,
+        threads: spec.threads,
+        mc: spec.mc,
+        nc: spec.nc,
+        kc: spec.kc,
+        parallel: spec.parallel,
+        fusion: spec.fusion,
+        conv: spec.conv,
+        ..SessionOptions::default()
+    };
+    Session::new(&graph, &opts)
+}
+
+/// Runs the benchmark.
+pub fn run_infer(spec: &InferSpec) -> Result<InferReport, EngineError> {
+    if !(spec.seconds.is_finite() && spec.seconds >= 0.0) {
+        return Err(EngineError::param(
+            "seconds",
+            "must be a non-negative number",
+        ));
+    }
+    if spec.iterations == Some(0) {
+        return Err(EngineError::param("iterations", "must be at least 1"));
+    }
+    let mut sess = build_session(spec)?;
+    let mut input = vec![0.0f32; sess.input_len()];
+    fill_uniform(&mut input, 42);
+    for _ in 0..spec.warmup {
+        sess.run(&input)?;
+    }
+    sess.set_profiling(spec.profile);
+    let mut lat = Vec::new();
+    let start = Instant::now();
+    loop {
+        let t = Instant::now();
+        sess.run(&input)?;
+        lat.push(t.elapsed().as_secs_f64());
+        let done = match spec.iterations {
+            Some(n) => lat.len() >= n,
+            None => lat.len() >= 3 && start.elapsed().as_secs_f64() >= spec.seconds,
+        };
+        if done {
+            break;
+        }
+    }
+    let duration = start.elapsed().as_secs_f64();
+    let total: f64 = lat.iter().sum();
+    let iters = lat.len();
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| quantile_sorted(&lat, p).unwrap_or(f64::NAN) * 1e3;
+    let images_per_s = (iters * spec.batch) as f64 / total;
+    let gflop = sess.flops_per_image() / 1e9;
+    let gflops = gflop * images_per_s;
+    let peak = if spec.skip_peak {
+        None
+    } else {
+        Some(measure_peak(sess.kernel(), spec.threads, Duration::from_millis(900))?.total_gflops)
+    };
+    let layers = sess.profile().map(|p| {
+        let sum: f64 = p.iter().map(|(_, t)| t).sum();
+        p.into_iter()
+            .map(|(l, t)| LayerProfile {
+                ms_per_batch: t / iters as f64 * 1e3,
+                share: if sum > 0.0 { t / sum } else { 0.0 },
+                gflops: if t > 0.0 {
+                    l.gflop_per_image * (spec.batch * iters) as f64 / t
+                } else {
+                    0.0
+                },
+                name: l.name,
+                op: l.op,
+                algorithm: l.algorithm,
+                output: l.output,
+            })
+            .collect()
+    });
+    let cache = sess.cache();
+    Ok(InferReport {
+        model: spec.model.clone(),
+        batch: spec.batch,
+        threads: spec.threads,
+        kernel: sess.kernel().name(),
+        conv: spec.conv.to_string(),
+        fusion: spec.fusion,
+        mc: cache.mc,
+        nc: cache.nc,
+        kc: cache.kc,
+        parallel: spec.parallel,
+        iterations: iters,
+        duration_s: duration,
+        images_per_s,
+        latency_ms_mean: total / iters as f64 * 1e3,
+        latency_ms_p50: q(0.5),
+        latency_ms_p90: q(0.9),
+        latency_ms_p99: q(0.99),
+        gflop_per_image: gflop,
+        gflops,
+        peak_gflops: peak,
+        fraction_of_peak: peak.map(|p| gflops / p),
+        peak_rss_mb: peak_rss_mb(),
+        layers,
+    })
+}
+
+impl fmt::Display for InferReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: batch {}, {} thread(s), {} kernel, conv {}, fusion {}",
+            self.model,
+            self.batch,
+            self.threads,
+            self.kernel,
+            self.conv,
+            if self.fusion { "on" } else { "off" }
+        )?;
+        writeln!(
+            f,
+            "  blocking     mc={} nc={} kc={}, loop {}",
+            self.mc, self.nc, self.kc, self.parallel
+        )?;
+        writeln!(
+            f,
+            "  iterations   {} in {:.2} s",
+            self.iterations, self.duration_s
+        )?;
+        writeln!(f, "  images/s     {:.2}", self.images_per_s)?;
+        writeln!(
+            f,
+            "  latency ms   p50 {:.2}  p90 {:.2}  p99 {:.2}  mean {:.2}",
+            self.latency_ms_p50, self.latency_ms_p90, self.latency_ms_p99, self.latency_ms_mean
+        )?;
+        write!(
+            f,
+            "  GFLOP/s      {:.1} ({:.2} GFLOP/image)",
+            self.gflops, self.gflop_per_image
+        )?;
+        match self.fraction_of_peak {
+            Some(fr) => writeln!(f, ", {:.1}% of the measured peak", fr * 100.0)?,
+            None => writeln!(f)?,
+        }
+        if let Some(rss) = self.peak_rss_mb {
+            writeln!(f, "  peak RSS     {rss:.0} MiB")?;
+        }
+        if let Some(layers) = &self.layers {
+            writeln!(
+                f,
+                "\n  {:<28} {:<18} {:<10} {:>12} {:>9} {:>7} {:>8}",
+                "layer", "op", "algorithm", "output", "ms/batch", "share", "GFLOP/s"
+            )?;
+            for l in layers {
+                writeln!(
+                    f,
+                    "  {:<28} {:<18} {:<10} {:>12} {:>9.3} {:>6.1}% {:>8.1}",
+                    l.name,
+                    l.op,
+                    l.algorithm,
+                    l.output,
+                    l.ms_per_batch,
+                    l.share * 100.0,
+                    l.gflops
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,404 @@
+//! The inference engine against a naive f64 reference forward pass: every layer
+//! and convolution algorithm on odd shapes, the whole tiny CNN fused and
+//! unfused, per-image identical batches, and ResNet-50 fused vs unfused.
+
+mod common;
+
+use common::{reference, Rng};
+use joulebench::engine::conv::{ConvAlgo, ConvChoice};
+use joulebench::engine::gemm::{Activation, ParallelLoop};
+use joulebench::engine::graph::{BatchNorm, Conv, Dense, Graph, Op, PoolKind, Window};
+use joulebench::engine::models;
+use joulebench::engine::session::{Session, SessionOptions};
+use std::collections::HashMap;
+
+/// Max |got - want| / max(1, |want|) over all values.
+fn rel_err(got: &[f32], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len(), "output length");
+    got.iter()
+        .zip(want)
+        .map(|(&g, &w)| {
+            assert!(g.is_finite(), "non-finite output");
+            (g as f64 - w).abs() / w.abs().max(1.0)
+        })
+        .fold(0.0, f64::max)
+}
+
+fn run(g: &Graph, opts: &SessionOptions, input: &[f32]) -> Vec<f32> {
+    let mut s = Session::new(g, opts).unwrap();
+    s.run(input).unwrap().to_vec()
+}
+
+fn bn(rng: &mut Rng, c: usize) -> BatchNorm {
+    BatchNorm {
+        gamma: (0..c).map(|_| 0.5 + rng.uniform().abs()).collect(),
+        beta: rng.vec(c),
+        mean: rng.vec(c),
+        var: (0..c).map(|_| 0.5 + rng.uniform().abs()).collect(),
+        eps: 1e-5,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv_graph(
+    rng: &mut Rng,
+    (h, w, cin): (usize, usize, usize),
+    cout: usize,
+    groups: usize,
+    window: Window,
+    bias: bool,
+    tail: &str,
+) -> Graph {
+    let mut g = Graph::new("conv-test", h, w, cin);
+    let wl = cout * (cin / groups) * window.kh * window.kw;
+    let cv = Conv {
+        cin,
+        cout,
+        groups,
+        window,
+        weights: rng.vec(wl),
+        bias: bias.then(|| rng.vec(cout)),
+    };
+    let mut v = g.push("conv", Op::Conv(Box::new(cv)), &[0]);
+    if tail.contains("bn") {
+        v = g.push("bn", Op::BatchNorm(bn(rng, cout)), &[v]);
+    }
+    if tail.contains("add") {
+        // A residual of the conv's output shape, computed from the input by a second conv.
+        let cv2 = Conv {
+            cin,
+            cout,
+            groups: 1,
+            window,
+            weights: rng.vec(cout * cin * window.kh * window.kw),
+            bias: None,
+        };
+        let r = g.push("shortcut", Op::Conv(Box::new(cv2)), &[0]);
+        v = g.push("add", Op::Add, &[v, r]);
+    }
+    if tail.contains("relu6") {
+        g.push("act", Op::Activation(Activation::Relu6), &[v]);
+    } else if tail.contains("relu") {
+        g.push("act", Op::Activation(Activation::Relu), &[v]);
+    }
+    g
+}
+
+fn window(kh: usize, kw: usize, s: (usize, usize), pads: [usize; 4], d: (usize, usize)) -> Window {
+    Window {
+        kh,
+        kw,
+        stride_h: s.0,
+        stride_w: s.1,
+        pad_top: pads[0],
+        pad_left: pads[1],
+        pad_bottom: pads[2],
+        pad_right: pads[3],
+        dilation_h: d.0,
+        dilation_w: d.1,
+    }
+}
+
+#[test]
+fn every_convolution_algorithm_on_odd_shapes() {
+    let mut rng = Rng::new(3);
+    // (input h, w, cin), cout, groups, window
+    let cases = [
+        ((9, 7, 5), 11, 1, window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1))),
+        (
+            (10, 13, 3),
+            17,
+            1,
+            window(3, 3, (2, 2), [1, 1, 1, 1], (1, 1)),
+        ),
+        ((11, 8, 6), 9, 1, window(5, 3, (2, 1), [2, 0, 1, 1], (1, 1))),
+        (
+            (12, 12, 4),
+            8,
+            1,
+            window(3, 3, (1, 1), [2, 2, 2, 2], (2, 2)),
+        ),
+        (
+            (7, 9, 13),
+            19,
+            1,
+            window(1, 1, (1, 1), [0, 0, 0, 0], (1, 1)),
+        ),
+        (
+            (8, 11, 12),
+            20,
+            1,
+            window(1, 1, (2, 2), [0, 0, 0, 0], (1, 1)),
+        ),
+        ((9, 9, 12), 8, 4, window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1))),
+        ((15, 5, 1), 3, 1, window(7, 2, (3, 2), [3, 0, 3, 1], (1, 1))),
+    ];
+    let tails = ["", "bn relu", "bn add relu", "relu6"];
+    for (i, &(shape, cout, groups, win)) in cases.iter().enumerate() {
+        for (t, tail) in tails.iter().enumerate() {
+            let g = conv_graph(&mut rng, shape, cout, groups, win, i % 2 == 0, tail);
+            let batch = 1 + (i + t) % 3;
+            let input = rng.vec(batch * shape.0 * shape.1 * shape.2);
+            let want = reference::forward(&g, &input, batch);
+            let conv = match &g.nodes[1].op {
+                Op::Conv(c) => c.clone(),
+                _ => unreachable!(),
+            };
+            for algo in [ConvAlgo::ConvGemm, ConvAlgo::Im2col, ConvAlgo::Pointwise] {
+                if !algo.supports(&conv) {
+                    continue;
+                }
+                for fusion in [true, false] {
+                    for threads in [1, 2] {
+                        let opts = SessionOptions {
+                            batch,
+                            threads,
+                            fusion,
+                            conv_overrides: HashMap::from([("conv".to_string(), algo)]),
+                            ..SessionOptions::default()
+                        };
+                        let got = run(&g, &opts, &input);
+                        let e = rel_err(&got, &want);
+                        assert!(
+                            e < 1e-4,
+                            "case {i} tail `{tail}` {algo} fusion={fusion} threads={threads}: rel err {e:e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn depthwise_convolutions() {
+    let mut rng = Rng::new(5);
+    let cases = [
+        ((9, 7, 8), window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1))),
+        ((10, 11, 13), window(3, 3, (2, 2), [1, 0, 1, 1], (1, 1))),
+        ((12, 12, 5), window(5, 5, (1, 2), [2, 2, 2, 2], (2, 1))),
+    ];
+    for (i, &(shape, win)) in cases.iter().enumerate() {
+        for tail in ["", "bn relu6", "bn relu"] {
+            let g = conv_graph(&mut rng, shape, shape.2, shape.2, win, i == 1, tail);
+            let input = rng.vec(2 * shape.0 * shape.1 * shape.2);
+            let want = reference::forward(&g, &input, 2);
+            for algo in [ConvAlgo::Depthwise, ConvAlgo::ConvGemm] {
+                for threads in [1, 2] {
+                    let opts = SessionOptions {
+                        batch: 2,
+                        threads,
+                        conv_overrides: HashMap::from([("conv".to_string(), algo)]),
+                        ..SessionOptions::default()
+                    };
+                    let e = rel_err(&run(&g, &opts, &input), &want);
+                    assert!(
+                        e < 1e-4,
+                        "depthwise case {i} `{tail}` {algo}: rel err {e:e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn pools_dense_concat_softmax() {
+    let mut rng = Rng::new(9);
+    let mut g = Graph::new("misc", 9, 10, 6);
+    let mp = g.push(
+        "max",
+        Op::Pool {
+            kind: PoolKind::Max,
+            window: window(3, 3, (2, 2), [1, 1, 1, 1], (1, 1)),
+        },
+        &[0],
+    );
+    let ap = g.push(
+        "avg",
+        Op::Pool {
+            kind: PoolKind::Avg {
+                count_include_pad: true,
+            },
+            window: window(3, 3, (2, 2), [1, 1, 1, 1], (1, 1)),
+        },
+        &[0],
+    );
+    let ap2 = g.push(
+        "avg2",
+        Op::Pool {
+            kind: PoolKind::Avg {
+                count_include_pad: false,
+            },
+            window: window(3, 2, (2, 2), [1, 0, 1, 1], (1, 1)),
+        },
+        &[0],
+    );
+    let cat = g.push("cat", Op::Concat, &[mp, ap, ap2]);
+    let fl = g.push("flat", Op::Flatten, &[cat]);
+    let shapes = g.shapes().unwrap();
+    let inputs = shapes[fl].c;
+    let d = g.push(
+        "fc",
+        Op::Dense(Box::new(Dense {
+            inputs,
+            outputs: 7,
+            weights: rng.vec(inputs * 7),
+            bias: Some(rng.vec(7)),
+        })),
+        &[fl],
+    );
+    let r = g.push("relu", Op::Activation(Activation::Relu), &[d]);
+    g.push("softmax", Op::Softmax, &[r]);
+    for batch in [1, 3] {
+        let input = rng.vec(batch * 9 * 10 * 6);
+        let want = reference::forward(&g, &input, batch);
+        for threads in [1, 2] {
+            for fusion in [true, false] {
+                let opts = SessionOptions {
+                    batch,
+                    threads,
+                    fusion,
+                    ..SessionOptions::default()
+                };
+                let e = rel_err(&run(&g, &opts, &input), &want);
+                assert!(
+                    e < 1e-5,
+                    "batch {batch} threads {threads} fusion {fusion}: {e:e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_cnn_matches_the_reference_in_every_configuration() {
+    let g = models::build("tiny", 1).unwrap();
+    let (h, w, c) = g.input;
+    let mut rng = Rng::new(21);
+    for batch in [1, 4] {
+        let input = rng.vec(batch * h * w * c);
+        let want = reference::forward(&g, &input, batch);
+        for conv in [ConvChoice::Auto, ConvChoice::ConvGemm, ConvChoice::Im2col] {
+            for fusion in [true, false] {
+                for threads in [1, 2, 3] {
+                    let opts = SessionOptions {
+                        batch,
+                        threads,
+                        fusion,
+                        conv,
+                        ..SessionOptions::default()
+                    };
+                    let e = rel_err(&run(&g, &opts, &input), &want);
+                    assert!(
+                        e < 1e-4,
+                        "batch {batch} {conv} fusion={fusion} threads={threads}: {e:e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_of_eight_gives_each_image_the_batch_of_one_result() {
+    for name in ["tiny", "mobilenet_v1"] {
+        let g = models::build(name, 2).unwrap();
+        let (h, w, c) = g.input;
+        let img = h * w * c;
+        let input = Rng::new(8).vec(8 * img);
+        let opts8 = SessionOptions {
+            batch: 8,
+            threads: 2,
+            ..SessionOptions::default()
+        };
+        let out8 = run(&g, &opts8, &input);
+        let per = out8.len() / 8;
+        let mut one = Session::new(
+            &g,
+            &SessionOptions {
+                threads: 2,
+                ..SessionOptions::default()
+            },
+        )
+        .unwrap();
+        for i in 0..8 {
+            let o = one.run(&input[i * img..(i + 1) * img]).unwrap();
+            assert_eq!(o, &out8[i * per..(i + 1) * per], "{name} image {i}");
+        }
+    }
+}
+
+#[test]
+fn resnet50_fused_and_unfused_agree() {
+    let g = models::build("resnet50", 3).unwrap();
+    let input = Rng::new(4).vec(224 * 224 * 3);
+    let fused = run(
+        &g,
+        &SessionOptions {
+            threads: 2,
+            ..SessionOptions::default()
+        },
+        &input,
+    );
+    let unfused = run(
+        &g,
+        &SessionOptions {
+            threads: 2,
+            fusion: false,
+            ..SessionOptions::default()
+        },
+        &input,
+    );
+    let scale = unfused.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1.0);
+    let worst = fused
+        .iter()
+        .zip(&unfused)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst / scale < 1e-4,
+        "max |fused - unfused| = {worst} at output scale {scale}"
+    );
+    assert!(
+        fused.iter().any(|&v| v != fused[0]),
+        "output must not be constant"
+    );
+}
+
+#[test]
+fn bad_run_parameters_are_errors() {
+    let g = models::build("tiny", 1).unwrap();
+    assert!(Session::new(
+        &g,
+        &SessionOptions {
+            batch: 0,
+            ..SessionOptions::default()
+        }
+    )
+    .is_err());
+    assert!(Session::new(
+        &g,
+        &SessionOptions {
+            threads: 0,
+            ..SessionOptions::default()
+        }
+    )
+    .is_err());
+    assert!(Session::new(
+        &g,
+        &SessionOptions {
+            kc: Some(0),
+            ..SessionOptions::default()
+        }
+    )
+    .is_err());
+    let bad_override = SessionOptions {
+        conv_overrides: HashMap::from([("no-such-layer".to_string(), ConvAlgo::Im2col)]),
+        ..SessionOptions::default()
+    };
+    assert!(Session::new(&g, &bad_override).is_err());
+    let mut s = Session::new(&g, &SessionOptions::default()).unwrap();
+    assert!(s.run(&[0.0; 5]).is_err(), "wrong input length");
+    let _ = ParallelLoop::Auto;
+}
