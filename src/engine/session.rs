@@ -176,7 +176,6 @@ impl Session {
                 continue;
             }
             let ins: Vec<ValueId> = node.inputs.iter().map(|&i| storage[i]).collect();
-            let x = node.inputs.first().map(|&i| shapes[i]);
             let (kind, output, flops) = match &node.op {
                 Op::Input => continue,
                 Op::Flatten => {

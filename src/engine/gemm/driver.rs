@@ -336,9 +336,11 @@ fn b_block<'b>(
             let len = ncb.div_ceil(nr) * nr * kcb;
             let dst = &mut buf.as_mut_slice()[..len];
             if parallel {
-                dst.par_chunks_mut(kcb * nr)
+                // One contiguous run of panels per thread: few, large jobs.
+                let per = ncb.div_ceil(nr).div_ceil(rayon::current_num_threads());
+                dst.par_chunks_mut(per * kcb * nr)
                     .enumerate()
-                    .for_each(|(i, panel)| pack_b_panels(bm, panel, nr, jc, ncb, p0, kcb, i));
+                    .for_each(|(i, run)| pack_b_panels(bm, run, nr, jc, ncb, p0, kcb, i * per));
             } else {
                 pack_b_panels(bm, dst, nr, jc, ncb, p0, kcb, 0);
             }
@@ -487,12 +489,13 @@ fn par_jr(
             for ic in (0..m).step_by(cfg.mc) {
                 let mcb = cfg.mc.min(m - ic);
                 let ap = a_buf.as_mut_slice();
+                let per = mcb.div_ceil(mr).div_ceil(t);
                 ap[..mcb.div_ceil(mr) * mr * kcb]
-                    .par_chunks_mut(kcb * mr)
+                    .par_chunks_mut(per * kcb * mr)
                     .enumerate()
-                    .for_each(|(i, panel)| {
-                        let r0 = ic + i * mr;
-                        a.pack_a(panel, mr, r0, mr.min(ic + mcb - r0), p0, kcb)
+                    .for_each(|(i, run)| {
+                        let r0 = ic + i * per * mr;
+                        a.pack_a(run, mr, r0, (per * mr).min(ic + mcb - r0), p0, kcb)
                     });
                 let blk = Block {
                     a: ap,

@@ -1,34 +1,45 @@
-//! Thread pools sized by the run, not by the machine. Pools are kept per size so
-//! repeated runs (a sweep over threads, a model's many layers) do not respawn them.
+//! Thread pools sized by the run, not by the machine. The calling thread is
+//! worker 0 of its pools (so a run of T threads uses the caller plus T-1
+//! workers, and work it forks stays on rayon's per-worker deques instead of the
+//! global injector, whose queue allocates as it grows). Pools are kept per
+//! calling thread and size, so repeated runs (a sweep over threads, a model's
+//! many layers) do not respawn them.
 
 use crate::engine::EngineError;
 use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+thread_local! {
+    static POOLS: RefCell<HashMap<usize, Arc<ThreadPool>>> = RefCell::new(HashMap::new());
+}
 
-/// A rayon pool of exactly `threads` workers (`threads >= 2`).
+/// A rayon pool of exactly `threads` workers, the calling thread among them
+/// when it is not already a worker of another pool.
 pub fn pool(threads: usize) -> Result<Arc<ThreadPool>, EngineError> {
     if threads == 0 {
         return Err(EngineError::param("threads", "must be at least 1"));
     }
-    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
-    // A poisoned lock only means another thread panicked while inserting; the map
-    // itself is still consistent.
-    let mut map = pools.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = map.get(&threads) {
-        return Ok(Arc::clone(p));
+    if let Some(p) = POOLS.with(|m| m.borrow().get(&threads).cloned()) {
+        return Ok(p);
     }
-    let p = ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("joulebench-{i}"))
+    let named = || {
+        ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("joulebench-{i}"))
+    };
+    // Rayon leaks a pool that adopts its creator (it cannot un-register the
+    // thread), which the per-thread cache bounds to one pool per size.
+    let p = named()
+        .use_current_thread()
         .build()
+        .or_else(|_| named().build())
         .map_err(|e| EngineError::ThreadPool {
             threads,
             reason: e.to_string(),
         })?;
     let p = Arc::new(p);
-    map.insert(threads, Arc::clone(&p));
+    POOLS.with(|m| m.borrow_mut().insert(threads, Arc::clone(&p)));
     Ok(p)
 }

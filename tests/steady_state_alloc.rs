@@ -1,0 +1,65 @@
+//! After its first inference a session allocates nothing: counted by a global
+//! allocator wrapper around the system allocator.
+
+use joulebench::engine::models;
+use joulebench::engine::session::{Session, SessionOptions};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn inference_allocates_nothing_after_the_first_run() {
+    for (model, batch, threads, fusion) in [
+        ("tiny", 1, 1, true),
+        ("tiny", 3, 2, false),
+        ("mobilenet_v1", 2, 2, true),
+        ("resnet18", 1, 2, true),
+    ] {
+        let g = models::build(model, 1).unwrap();
+        let opts = SessionOptions {
+            batch,
+            threads,
+            fusion,
+            ..SessionOptions::default()
+        };
+        let mut s = Session::new(&g, &opts).unwrap();
+        let input = vec![0.25f32; s.input_len()];
+        s.run(&input).unwrap();
+        let before = ALLOCS.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            s.run(&input).unwrap();
+        }
+        let after = ALLOCS.load(Ordering::SeqCst);
+        assert_eq!(
+            after - before,
+            0,
+            "{model} batch {batch} threads {threads} fusion {fusion}: allocations in steady state"
+        );
+        // The counter itself works: an allocation is seen.
+        let v = std::hint::black_box(vec![1u8; 64]);
+        assert!(ALLOCS.load(Ordering::SeqCst) > after, "{}", v.len());
+    }
+}
