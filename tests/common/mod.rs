@@ -2,6 +2,8 @@
 //! f64 references the engine is checked against.
 #![allow(dead_code)]
 
+pub mod reference;
+
 /// xorshift64*: deterministic values in [-1, 1).
 pub struct Rng(u64);
 
