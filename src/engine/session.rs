@@ -683,10 +683,18 @@ where
 {
     let row_len = row_len.max(1);
     match pool {
+        // One contiguous run of rows per thread: few, large jobs (hundreds of
+        // tiny ones made rayon's deques grow and shrink, allocating).
         Some(p) => p.install(|| {
-            out.par_chunks_mut(row_len)
+            let rows = out.len().div_ceil(row_len);
+            let per = rows.div_ceil(p.current_num_threads()).max(1);
+            out.par_chunks_mut(per * row_len)
                 .enumerate()
-                .for_each(|(r, c)| f(r, c));
+                .for_each(|(i, run)| {
+                    for (r, c) in run.chunks_mut(row_len).enumerate() {
+                        f(i * per + r, c);
+                    }
+                });
         }),
         None => out
             .chunks_mut(row_len)

@@ -40,27 +40,40 @@ impl PatchSource<'_> {
     ) {
         let g = &self.geom;
         let (base, h0, w0) = self.origin(row);
-        let mut p = p0;
         let end = p0 + len;
+        // Divide once; afterwards walk taps (ky, kx) and channels incrementally.
+        let tap = p0 / g.cg;
+        let mut ci = p0 % g.cg;
+        let (mut ky, mut kx) = (tap / g.win.kw, tap % g.win.kw);
+        let mut p = p0;
         let mut t = 0;
         while p < end {
-            let tap = p / g.cg;
-            let ci = p % g.cg;
             let seg = (g.cg - ci).min(end - p);
-            let hi = h0 + ((tap / g.win.kw) * g.win.dilation_h) as isize;
-            let wi = w0 + ((tap % g.win.kw) * g.win.dilation_w) as isize;
+            let hi = h0 + (ky * g.win.dilation_h) as isize;
+            let wi = w0 + (kx * g.win.dilation_w) as isize;
+            let out = &mut dst[t * step..];
             if hi >= 0 && wi >= 0 && (hi as usize) < g.h && (wi as usize) < g.w {
-                let src = base + (hi as usize * g.w + wi as usize) * g.c + ci;
-                for (s, &v) in self.x[src..src + seg].iter().enumerate() {
-                    dst[(t + s) * step] = v;
+                let src = &self.x[base + (hi as usize * g.w + wi as usize) * g.c + ci..][..seg];
+                if step == 1 {
+                    out[..seg].copy_from_slice(src);
+                } else {
+                    for (o, &v) in out.iter_mut().step_by(step).zip(src) {
+                        *o = v;
+                    }
                 }
             } else {
-                for s in 0..seg {
-                    dst[(t + s) * step] = 0.0;
+                for o in out.iter_mut().step_by(step).take(seg) {
+                    *o = 0.0;
                 }
             }
             p += seg;
             t += seg;
+            ci = 0;
+            kx += 1;
+            if kx == g.win.kw {
+                kx = 0;
+                ky += 1;
+            }
         }
     }
 }

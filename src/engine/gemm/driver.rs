@@ -200,7 +200,7 @@ impl Gemm {
 
     /// Packs weights once for this GEMM's kernel and kc.
     pub fn pack_b(&self, b: MatRef<'_>) -> Result<PackedB, EngineError> {
-        PackedB::new(b, &self.kernel, self.cache.kc)
+        PackedB::new(b, &self.kernel, balanced_kc(b.rows(), self.cache.kc))
     }
 
     /// `C = epilogue(alpha * A * B + beta * C)`. `beta == 0` never reads C.
@@ -245,7 +245,7 @@ impl Gemm {
         }
         let kc = match b {
             BOperand::Packed(p) => p.kc(),
-            BOperand::Matrix(_) => self.cache.kc,
+            BOperand::Matrix(_) => balanced_kc(k, self.cache.kc),
         };
         let res = epi.residual;
         let out = Out {
@@ -308,6 +308,14 @@ impl Gemm {
         }
         Ok(())
     }
+}
+
+/// The k-block size for depth `k`: as many blocks as `kc` requires, of equal
+/// size, so no thin last block pays a whole tile's load and store of C for a
+/// few steps (K = 576 runs as 288 + 288 rather than 384 + 192).
+pub fn balanced_kc(k: usize, kc: usize) -> usize {
+    let blocks = k.div_ceil(kc.max(1)).max(1);
+    k.div_ceil(blocks)
 }
 
 /// Splits `units` work units into `parts` contiguous ranges, as even as possible.
