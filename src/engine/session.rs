@@ -133,6 +133,26 @@ fn sole_consumer(g: &Graph) -> Vec<Option<usize>> {
     sole
 }
 
+/// Folds the activation that is `tail`'s only consumer into it: returns the
+/// activation (or none) and the new tail of the chain.
+fn absorb_activation(
+    graph: &Graph,
+    sole: &[Option<usize>],
+    absorbed: &mut [bool],
+    tail: usize,
+) -> (Activation, usize) {
+    match sole[tail] {
+        Some(j) if !absorbed[j] => match graph.nodes[j].op {
+            Op::Activation(a) => {
+                absorbed[j] = true;
+                (a, j)
+            }
+            _ => (Activation::None, tail),
+        },
+        _ => (Activation::None, tail),
+    }
+}
+
 impl Session {
     /// Compiles `graph` with `opts`.
     pub fn new(graph: &Graph, opts: &SessionOptions) -> Result<Session, EngineError> {
@@ -219,13 +239,7 @@ impl Session {
                                 }
                             }
                         }
-                        if let Some(j) = sole[tail] {
-                            if let Op::Activation(a) = graph.nodes[j].op {
-                                act = a;
-                                absorbed[j] = true;
-                                tail = j;
-                            }
-                        }
+                        (act, tail) = absorb_activation(graph, &sole, &mut absorbed, tail);
                     }
                     let algo = opts
                         .conv_overrides
@@ -284,17 +298,11 @@ impl Session {
                     continue;
                 }
                 Op::Dense(d) => {
-                    let mut tail = idx;
-                    let mut act = Activation::None;
-                    if opts.fusion {
-                        if let Some(j) = sole[idx] {
-                            if let Op::Activation(a) = graph.nodes[j].op {
-                                act = a;
-                                absorbed[j] = true;
-                                tail = j;
-                            }
-                        }
-                    }
+                    let (act, tail) = if opts.fusion {
+                        absorb_activation(graph, &sole, &mut absorbed, idx)
+                    } else {
+                        (Activation::None, idx)
+                    };
                     // B[k][o] = W[o][k'], with k' the NCHW flattening index of NHWC index k
                     // of the value before any Flatten.
                     let xs = shapes[ins[0]];
@@ -341,17 +349,11 @@ impl Session {
                 ),
                 Op::GlobalAvgPool => (Kind::Gap, idx, 0.0),
                 Op::Add => {
-                    let mut tail = idx;
-                    let mut act = Activation::None;
-                    if opts.fusion {
-                        if let Some(j) = sole[idx] {
-                            if let Op::Activation(a) = graph.nodes[j].op {
-                                act = a;
-                                absorbed[j] = true;
-                                tail = j;
-                            }
-                        }
-                    }
+                    let (act, tail) = if opts.fusion {
+                        absorb_activation(graph, &sole, &mut absorbed, idx)
+                    } else {
+                        (Activation::None, idx)
+                    };
                     (Kind::Add(act), tail, 0.0)
                 }
                 Op::Concat => (Kind::Concat, idx, 0.0),
