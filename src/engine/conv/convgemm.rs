@@ -2,6 +2,7 @@
 //! gathered from the NHWC input straight into the GEMM's packed A micro-panels.
 
 use super::ConvGeom;
+use crate::engine::gemm::zero_missing_rows;
 use crate::engine::gemm::ASource;
 
 /// The virtual im2col matrix of one convolution group, as a GEMM A operand.
@@ -47,7 +48,29 @@ impl PatchSource<'_> {
         let (mut ky, mut kx) = (tap / g.win.kw, tap % g.win.kw);
         let mut p = p0;
         let mut t = 0;
+        // A whole window row (kw taps x all channels) is contiguous in NHWC when
+        // the group spans every channel and there is no horizontal dilation.
+        let row_len = g.win.kw * g.cg;
+        let rows_contiguous = g.c == g.cg && g.win.dilation_w == 1;
         while p < end {
+            if rows_contiguous && ci == 0 && kx == 0 && end - p >= row_len {
+                let hi = h0 + (ky * g.win.dilation_h) as isize;
+                if hi >= 0 && (hi as usize) < g.h && w0 >= 0 && w0 as usize + g.win.kw <= g.w {
+                    let src = &self.x[base + (hi as usize * g.w + w0 as usize) * g.c..][..row_len];
+                    let out = &mut dst[t * step..];
+                    if step == 1 {
+                        out[..row_len].copy_from_slice(src);
+                    } else {
+                        for (o, &v) in out.iter_mut().step_by(step).zip(src) {
+                            *o = v;
+                        }
+                    }
+                    p += row_len;
+                    t += row_len;
+                    ky += 1;
+                    continue;
+                }
+            }
             let seg = (g.cg - ci).min(end - p);
             let hi = h0 + (ky * g.win.dilation_h) as isize;
             let wi = w0 + (kx * g.win.dilation_w) as isize;
@@ -101,6 +124,28 @@ impl ASource for PatchSource<'_> {
                     out[p * mr + i] = 0.0;
                 }
             }
+        }
+    }
+    fn pack_a_rows(
+        &self,
+        dst: &mut [f32],
+        mr: usize,
+        i0: usize,
+        mcb: usize,
+        p0: usize,
+        kcb: usize,
+    ) {
+        for (panel, out) in dst
+            .chunks_exact_mut(kcb * mr)
+            .take(mcb.div_ceil(mr))
+            .enumerate()
+        {
+            let r0 = i0 + panel * mr;
+            let rows = mr.min(i0 + mcb - r0);
+            for (i, o) in out.chunks_exact_mut(kcb).take(rows).enumerate() {
+                self.gather_row(r0 + i, p0, kcb, o, 1);
+            }
+            zero_missing_rows(out, rows, mr, kcb);
         }
     }
 }

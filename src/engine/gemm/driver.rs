@@ -21,8 +21,8 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ParallelLoop {
-    /// Chosen per call from the shape: ic when A has rows enough for every
-    /// thread, else jr, else ic.
+    /// Chosen per call from the shape: jr when splitting B's micro-panels
+    /// balances the threads clearly better than splitting A's, else ic.
     #[default]
     Auto,
     Jc,
@@ -44,9 +44,16 @@ impl ParallelLoop {
     pub fn resolve(self, m: usize, n: usize, mr: usize, nr: usize, threads: usize) -> ParallelLoop {
         match self {
             ParallelLoop::Auto => {
-                if m.div_ceil(mr) >= 4 * threads {
-                    ParallelLoop::Ic
-                } else if n.div_ceil(nr) >= 4 * threads {
+                // Share of the work the busiest thread gets, relative to an even
+                // split: rows of micro-panels (ic) or columns of them (jr).
+                let balance = |panels: usize| {
+                    let per = panels.div_ceil(threads);
+                    panels as f64 / (per * threads) as f64
+                };
+                let (ic, jr) = (balance(m.div_ceil(mr)), balance(n.div_ceil(nr)));
+                // ic shares B's packing and forks once per k-block; jr forks per
+                // A block, so it has to balance clearly better to be chosen.
+                if jr > ic + 0.02 {
                     ParallelLoop::Jr
                 } else {
                     ParallelLoop::Ic
@@ -133,9 +140,91 @@ unsafe impl Send for Out {}
 // SAFETY: see Send.
 unsafe impl Sync for Out {}
 
+/// Where the macro-kernel finds one A block's micro-panels.
+#[derive(Clone, Copy)]
+struct APanels<'a> {
+    /// Packed panels: all of them, or with `direct` only the partial last one.
+    packed: &'a [f32],
+    /// A read in place by a row kernel: (A's data, offset of the block's first
+    /// row and column, row stride). Covers the block's whole panels.
+    direct: Option<(&'a [f32], usize, usize)>,
+}
+
+impl APanels<'_> {
+    /// Start and row stride of micro-panel `ip` of a block of `mcb` rows.
+    fn panel(&self, ip: usize, mr: usize, kcb: usize, mcb: usize) -> (*const f32, usize) {
+        match self.direct {
+            Some((data, off, lda)) if ip < mcb / mr => (data[off + ip * mr * lda..].as_ptr(), lda),
+            Some(_) => (self.packed.as_ptr(), kcb),
+            None => (self.packed[ip * kcb * mr..].as_ptr(), kcb),
+        }
+    }
+}
+
+/// Makes block (ic, mcb) x (p0, kcb) of A ready for `kernel`: read in place
+/// when the kernel reads rows and A is row-major (only a partial last panel is
+/// packed), else packed into `buf`, by `threads` threads together.
+#[allow(clippy::too_many_arguments)]
+fn prepare_a<'s>(
+    kernel: &Kernel,
+    a: &'s dyn ASource,
+    buf: &'s mut [f32],
+    ic: usize,
+    mcb: usize,
+    p0: usize,
+    kcb: usize,
+    threads: usize,
+) -> APanels<'s> {
+    let mr = kernel.mr;
+    if kernel.a_rows {
+        // Rows a multiple of 4 KiB apart all fall in one L1 set; pack those.
+        if let Some((data, lda)) = a.direct().filter(|&(_, lda)| (lda * 4) % 4096 != 0) {
+            let full = mcb / mr;
+            if full * mr < mcb {
+                a.pack_a_rows(
+                    &mut buf[..kcb * mr],
+                    mr,
+                    ic + full * mr,
+                    mcb - full * mr,
+                    p0,
+                    kcb,
+                );
+            }
+            return APanels {
+                packed: buf,
+                direct: Some((data, ic * lda + p0, lda)),
+            };
+        }
+    }
+    let pack = |dst: &mut [f32], i0: usize, rows: usize| {
+        if kernel.a_rows {
+            a.pack_a_rows(dst, mr, i0, rows, p0, kcb)
+        } else {
+            a.pack_a(dst, mr, i0, rows, p0, kcb)
+        }
+    };
+    let dst = &mut buf[..mcb.div_ceil(mr) * mr * kcb];
+    if threads > 1 {
+        // One contiguous run of panels per thread: few, large jobs.
+        let per = mcb.div_ceil(mr).div_ceil(threads);
+        dst.par_chunks_mut(per * kcb * mr)
+            .enumerate()
+            .for_each(|(i, run)| {
+                let r0 = ic + i * per * mr;
+                pack(run, r0, (per * mr).min(ic + mcb - r0))
+            });
+    } else {
+        pack(dst, ic, mcb);
+    }
+    APanels {
+        packed: buf,
+        direct: None,
+    }
+}
+
 /// One block of work for the macro-kernel.
 struct Block<'a> {
-    a: &'a [f32],
+    a: APanels<'a>,
     b: &'a [f32],
     ic: usize,
     mcb: usize,
@@ -370,7 +459,7 @@ fn serial(
     a_buf: &mut AlignedBuf,
     b_buf: &mut AlignedBuf,
 ) {
-    let (m, k, mr, nr) = (a.rows(), a.depth(), kernel.mr, kernel.nr);
+    let (m, k, nr) = (a.rows(), a.depth(), kernel.nr);
     for jc in (n0..n1).step_by(cfg.nc) {
         let ncb = cfg.nc.min(n1 - jc);
         for p0 in (0..k).step_by(cfg.kc) {
@@ -378,8 +467,7 @@ fn serial(
             let bp = b_block(&b, b_buf, nr, p0, kcb, jc, ncb, false);
             for ic in (0..m).step_by(cfg.mc) {
                 let mcb = cfg.mc.min(m - ic);
-                let ap = a_buf.as_mut_slice();
-                a.pack_a(ap, mr, ic, mcb, p0, kcb);
+                let ap = prepare_a(kernel, a, a_buf.as_mut_slice(), ic, mcb, p0, kcb, 1);
                 let blk = Block {
                     a: ap,
                     b: bp,
@@ -452,8 +540,7 @@ fn par_ic(
                 let mut ic = r0;
                 while ic < r1 {
                     let mcb = cfg.mc.min(r1 - ic);
-                    let ap = ab.as_mut_slice();
-                    a.pack_a(ap, mr, ic, mcb, p0, kcb);
+                    let ap = prepare_a(kernel, a, ab.as_mut_slice(), ic, mcb, p0, kcb, 1);
                     let blk = Block {
                         a: ap,
                         b: bp,
@@ -486,7 +573,7 @@ fn par_jr(
     a_bufs: &mut [AlignedBuf],
     b_buf: &mut AlignedBuf,
 ) {
-    let (m, k, mr, nr) = (a.rows(), a.depth(), kernel.mr, kernel.nr);
+    let (m, k, nr) = (a.rows(), a.depth(), kernel.nr);
     let t = a_bufs.len();
     let a_buf = &mut a_bufs[0];
     for jc in (0..n).step_by(cfg.nc) {
@@ -496,15 +583,7 @@ fn par_jr(
             let bp = b_block(&b, b_buf, nr, p0, kcb, jc, ncb, true);
             for ic in (0..m).step_by(cfg.mc) {
                 let mcb = cfg.mc.min(m - ic);
-                let ap = a_buf.as_mut_slice();
-                let per = mcb.div_ceil(mr).div_ceil(t);
-                ap[..mcb.div_ceil(mr) * mr * kcb]
-                    .par_chunks_mut(per * kcb * mr)
-                    .enumerate()
-                    .for_each(|(i, run)| {
-                        let r0 = ic + i * per * mr;
-                        a.pack_a(run, mr, r0, (per * mr).min(ic + mcb - r0), p0, kcb)
-                    });
+                let ap = prepare_a(kernel, a, a_buf.as_mut_slice(), ic, mcb, p0, kcb, t);
                 let blk = Block {
                     a: ap,
                     b: bp,
@@ -538,12 +617,8 @@ fn macro_kernel(kernel: &Kernel, out: &Out, blk: &Block<'_>, jp0: usize, jp1: us
         let n_eff = nr.min(blk.ncb - jr);
         let j = blk.jc + jr;
         let bpanel = &blk.b[jp * kcb * nr..(jp + 1) * kcb * nr];
-        for (ip, apanel) in blk
-            .a
-            .chunks_exact(kcb * mr)
-            .take(blk.mcb.div_ceil(mr))
-            .enumerate()
-        {
+        for ip in 0..blk.mcb.div_ceil(mr) {
+            let (apanel, lda) = blk.a.panel(ip, mr, kcb, blk.mcb);
             let i = blk.ic + ip * mr;
             let m_eff = mr.min(blk.mcb - ip * mr);
             let ch = match out.axis {
@@ -579,14 +654,16 @@ fn macro_kernel(kernel: &Kernel, out: &Out, blk: &Block<'_>, jp0: usize, jp1: us
                     act: out.act,
                 }
             };
-            // SAFETY: the panels hold kcb*mr and kcb*nr packed values; the tile
+            // SAFETY: the A panel has mr rows of kcb values at stride lda (or
+            // kcb*mr column-packed values); B's holds kcb*nr values; the tile
             // (i, j, m_eff, n_eff) lies inside C, which no other thread writes
             // (threads own disjoint row or column ranges); the kernel is one
             // the CPU supports (kernel selection checks).
             unsafe {
                 (kernel.micro)(
                     kcb,
-                    apanel.as_ptr(),
+                    apanel,
+                    lda,
                     bpanel.as_ptr(),
                     out.c.add(i * out.rs + j * out.cs),
                     out.rs,

@@ -54,7 +54,22 @@ pub trait ASource: Sync {
     fn depth(&self) -> usize;
     /// Packs rows `i0..i0+mcb` and columns `p0..p0+kcb` into `ceil(mcb/mr)`
     /// consecutive micro-panels of `kcb*mr` values, zero-padding missing rows.
+    /// Column layout: step p of a panel holds its `mr` rows' values.
     fn pack_a(&self, dst: &mut [f32], mr: usize, i0: usize, mcb: usize, p0: usize, kcb: usize);
+    /// As [`ASource::pack_a`] in row layout: row i of a panel is `kcb`
+    /// consecutive values (for kernels that read A by rows).
+    fn pack_a_rows(&self, dst: &mut [f32], mr: usize, i0: usize, mcb: usize, p0: usize, kcb: usize);
+    /// A itself as a row-major buffer and its row stride, when it is one, so
+    /// row-reading kernels can skip packing.
+    fn direct(&self) -> Option<(&[f32], usize)> {
+        None
+    }
+}
+
+/// Writes zero rows `rows..mr` of each row-layout panel's tail (the rows past
+/// the end of A), so kernels can always compute whole tiles.
+pub fn zero_missing_rows(panel: &mut [f32], rows: usize, mr: usize, kcb: usize) {
+    panel[rows * kcb..mr * kcb].fill(0.0);
 }
 
 impl ASource for MatRef<'_> {
@@ -91,6 +106,39 @@ impl ASource for MatRef<'_> {
                 }
             }
         }
+    }
+    fn pack_a_rows(
+        &self,
+        dst: &mut [f32],
+        mr: usize,
+        i0: usize,
+        mcb: usize,
+        p0: usize,
+        kcb: usize,
+    ) {
+        let (data, rs, cs) = (self.data(), self.row_stride(), self.col_stride());
+        for (panel, out) in dst
+            .chunks_exact_mut(kcb * mr)
+            .take(mcb.div_ceil(mr))
+            .enumerate()
+        {
+            let r0 = i0 + panel * mr;
+            let rows = mr.min(i0 + mcb - r0);
+            for (i, o) in out.chunks_exact_mut(kcb).take(rows).enumerate() {
+                let base = (r0 + i) * rs + p0 * cs;
+                if cs == 1 {
+                    o.copy_from_slice(&data[base..base + kcb]);
+                } else {
+                    for (p, v) in o.iter_mut().enumerate() {
+                        *v = data[base + p * cs];
+                    }
+                }
+            }
+            zero_missing_rows(out, rows, mr, kcb);
+        }
+    }
+    fn direct(&self) -> Option<(&[f32], usize)> {
+        (self.col_stride() == 1).then(|| (self.data(), self.row_stride()))
     }
 }
 

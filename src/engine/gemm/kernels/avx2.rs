@@ -1,6 +1,8 @@
 //! x86-64 AVX2+FMA micro-kernel, 6x16: twelve ymm accumulators, two B vectors
 //! and one broadcast A value per step, so each k step issues 12 independent FMAs
-//! (enough to cover FMA latency on Haswell and Zen).
+//! (enough to cover FMA latency on Haswell and Zen). A is read as six rows at
+//! stride `lda` (broadcasts need no particular layout), so a row-major A —
+//! the NHWC input of a 1x1 convolution — is used in place, without packing.
 
 use super::{Kernel, KernelKind};
 use crate::engine::gemm::epilogue::{store_tile_generic, Activation, Axis, TileCtx};
@@ -14,19 +16,21 @@ pub(super) const KERNEL: Kernel = Kernel {
     mr: MR,
     nr: NR,
     lanes: 8,
+    a_rows: true,
     micro: micro_6x16,
     fma_chains,
     chain_flops_per_iter: 2 * 8 * CHAINS,
 };
 
 /// # Safety
-/// The CPU supports AVX2 and FMA (checked by kernel selection); `a` holds
-/// `kc*6` and `b` `kc*16` readable floats; `c` is valid for the `m x n` tile at
+/// The CPU supports AVX2 and FMA (checked by kernel selection); `a` points at
+/// 6 rows of `kc` readable floats at stride `lda`; `b` holds `kc*16` floats; `c` is valid for the `m x n` tile at
 /// strides `(rs, cs)`; `ctx` pointers as in [`TileCtx::finish`].
 #[allow(clippy::too_many_arguments)]
 unsafe fn micro_6x16(
     kc: usize,
     a: *const f32,
+    lda: usize,
     b: *const f32,
     c: *mut f32,
     rs: usize,
@@ -36,14 +40,15 @@ unsafe fn micro_6x16(
     ctx: &TileCtx,
 ) {
     // SAFETY: forwarded; selection guarantees AVX2+FMA.
-    unsafe { micro_6x16_impl(kc, a, b, c, rs, cs, m, n, ctx) }
+    unsafe { micro_6x16_impl(kc, a, lda, b, c, rs, cs, m, n, ctx) }
 }
 
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn micro_6x16_impl(
     kc: usize,
-    mut a: *const f32,
+    a: *const f32,
+    lda: usize,
     mut b: *const f32,
     c: *mut f32,
     rs: usize,
@@ -53,17 +58,21 @@ unsafe fn micro_6x16_impl(
     ctx: &TileCtx,
 ) {
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    // SAFETY: the six row starts lie inside A (caller's guarantee).
+    let rows: [*const f32; MR] = std::array::from_fn(|i| unsafe { a.add(i * lda) });
+    let mut p = 0usize;
     macro_rules! step {
         () => {{
-            // SAFETY: each step reads one k of the panels, within kc*MR / kc*NR.
+            // SAFETY: each step reads one k of the B panel (within kc*NR) and
+            // column p < kc of each A row.
             let b0 = unsafe { _mm256_loadu_ps(b) };
             let b1 = unsafe { _mm256_loadu_ps(b.add(8)) };
-            for (i, row) in acc.iter_mut().enumerate() {
-                let ai = unsafe { _mm256_broadcast_ss(&*a.add(i)) };
+            for (row, r) in acc.iter_mut().zip(&rows) {
+                let ai = unsafe { _mm256_broadcast_ss(&*r.add(p)) };
                 row[0] = _mm256_fmadd_ps(ai, b0, row[0]);
                 row[1] = _mm256_fmadd_ps(ai, b1, row[1]);
             }
-            a = unsafe { a.add(MR) };
+            p += 1;
             b = unsafe { b.add(NR) };
         }};
     }

@@ -16,10 +16,13 @@ use crate::engine::EngineError;
 use std::fmt;
 use std::str::FromStr;
 
-/// `kernel(kc, a, b, c, rs_c, cs_c, m, n, ctx)`: C tile (valid part `m x n`,
-/// `m <= mr`, `n <= nr`) finished from packed panels `a` (kc*mr) and `b` (kc*nr).
+/// `kernel(kc, a, lda, b, c, rs_c, cs_c, m, n, ctx)`: C tile (valid part
+/// `m x n`, `m <= mr`, `n <= nr`) finished from an A micro-panel and a packed B
+/// micro-panel `b` (kc*nr). Kernels with `a_rows` read A as `mr` rows of `kc`
+/// values at stride `lda` (a packed panel or A itself); the others read a
+/// column-packed panel (kc steps of `mr` values) and ignore `lda`.
 pub(crate) type MicroKernel =
-    unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, usize, usize, &TileCtx);
+    unsafe fn(usize, *const f32, usize, *const f32, *mut f32, usize, usize, usize, usize, &TileCtx);
 
 /// Runs `iters` iterations of independent FMA chains; returns a value that
 /// depends on every chain (so the loop cannot be optimised away).
@@ -76,6 +79,9 @@ pub struct Kernel {
     pub nr: usize,
     /// f32 lanes per vector register (1 for scalar).
     pub lanes: usize,
+    /// A micro-panels are row-major (`mr` rows of `kc` at stride `lda`), so A
+    /// can be read in place when it is row-major; else column-packed.
+    pub a_rows: bool,
     pub(crate) micro: MicroKernel,
     pub(crate) fma_chains: FmaChains,
     /// Floating-point operations one iteration of `fma_chains` performs.

@@ -14,6 +14,7 @@ pub(super) const KERNEL: Kernel = Kernel {
     mr: MR,
     nr: NR,
     lanes: 4,
+    a_rows: false,
     micro: micro_8x12,
     fma_chains,
     chain_flops_per_iter: 2 * 4 * CHAINS,
@@ -27,6 +28,7 @@ pub(super) const KERNEL: Kernel = Kernel {
 unsafe fn micro_8x12(
     kc: usize,
     a: *const f32,
+    _lda: usize,
     b: *const f32,
     c: *mut f32,
     rs: usize,

@@ -13,6 +13,7 @@ pub(super) const KERNEL: Kernel = Kernel {
     mr: MR,
     nr: NR,
     lanes: 1,
+    a_rows: false,
     micro: micro_4x8,
     fma_chains,
     chain_flops_per_iter: 2 * CHAINS,
@@ -25,6 +26,7 @@ pub(super) const KERNEL: Kernel = Kernel {
 unsafe fn micro_4x8(
     kc: usize,
     a: *const f32,
+    _lda: usize,
     b: *const f32,
     c: *mut f32,
     rs: usize,
