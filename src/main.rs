@@ -86,6 +86,10 @@ enum Cmd {
         /// Convolution lowering: auto, convgemm or im2col.
         #[arg(long, default_value = "auto")]
         conv: ConvChoice,
+        /// Per-layer algorithm, NAME=ALGO (convgemm, im2col, pointwise,
+        /// depthwise); repeatable, overrides --conv for that layer.
+        #[arg(long = "conv-layer", value_name = "NAME=ALGO")]
+        conv_layer: Vec<String>,
         /// Run BatchNorm, Add and ReLU as separate layers.
         #[arg(long)]
         no_fusion: bool,
@@ -171,6 +175,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             iterations,
             warmup,
             conv,
+            conv_layer,
             no_fusion,
             mc,
             nc,
@@ -188,6 +193,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 iterations,
                 warmup,
                 conv,
+                conv_layers: infer_cmd::parse_conv_layers(&conv_layer)?,
                 fusion: !no_fusion,
                 mc,
                 nc,

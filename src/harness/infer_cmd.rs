@@ -4,12 +4,13 @@
 
 use super::gemm_cmd::fill_uniform;
 use super::stats::quantile_sorted;
-use crate::engine::conv::ConvChoice;
+use crate::engine::conv::{ConvAlgo, ConvChoice};
 use crate::engine::gemm::{measure_peak, ParallelLoop};
 use crate::engine::models;
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub struct InferSpec {
     pub iterations: Option<usize>,
     pub warmup: usize,
     pub conv: ConvChoice,
+    /// Per-layer algorithm overrides by node name.
+    pub conv_layers: HashMap<String, ConvAlgo>,
     pub fusion: bool,
     pub mc: Option<usize>,
     pub nc: Option<usize>,
@@ -83,6 +86,22 @@ pub fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Parses `NAME=ALGO` per-layer overrides.
+pub fn parse_conv_layers(items: &[String]) -> Result<HashMap<String, ConvAlgo>, EngineError> {
+    items
+        .iter()
+        .map(|item| {
+            let (name, algo) = item.split_once('=').ok_or_else(|| {
+                EngineError::param(
+                    "conv-layer",
+                    format!("`{item}` is not NAME=ALGO (for example layer1.0.conv2=im2col)"),
+                )
+            })?;
+            Ok((name.trim().to_string(), algo.parse()?))
+        })
+        .collect()
+}
+
 /// Builds the session for `spec`.
 pub fn build_session(spec: &InferSpec) -> Result<Session, EngineError> {
     let graph = models::build(&spec.model, 0)?;
@@ -95,6 +114,7 @@ pub fn build_session(spec: &InferSpec) -> Result<Session, EngineError> {
         parallel: spec.parallel,
         fusion: spec.fusion,
         conv: spec.conv,
+        conv_overrides: spec.conv_layers.clone(),
         ..SessionOptions::default()
     };
     Session::new(&graph, &opts)
