@@ -24,7 +24,7 @@ pub(super) const KERNEL: Kernel = Kernel {
 
 /// # Safety
 /// The CPU supports AVX2 and FMA (checked by kernel selection); `a` points at
-/// 6 rows of `kc` readable floats at stride `lda`; `b` holds `kc*16` floats; `c` is valid for the `m x n` tile at
+/// `m` rows of `kc` readable floats at stride `lda`; `b` holds `kc*16` floats; `c` is valid for the `m x n` tile at
 /// strides `(rs, cs)`; `ctx` pointers as in [`TileCtx::finish`].
 #[allow(clippy::too_many_arguments)]
 unsafe fn micro_6x16(
@@ -39,13 +39,25 @@ unsafe fn micro_6x16(
     n: usize,
     ctx: &TileCtx,
 ) {
+    // Edge tiles with fewer rows compute only those rows (A is read by rows,
+    // so the rest are simply not loaded): a 1-row edge costs a sixth of a tile.
     // SAFETY: forwarded; selection guarantees AVX2+FMA.
-    unsafe { micro_6x16_impl(kc, a, lda, b, c, rs, cs, m, n, ctx) }
+    unsafe {
+        match m {
+            1 => micro_rows::<1>(kc, a, lda, b, c, rs, cs, n, ctx),
+            2 => micro_rows::<2>(kc, a, lda, b, c, rs, cs, n, ctx),
+            3 => micro_rows::<3>(kc, a, lda, b, c, rs, cs, n, ctx),
+            4 => micro_rows::<4>(kc, a, lda, b, c, rs, cs, n, ctx),
+            5 => micro_rows::<5>(kc, a, lda, b, c, rs, cs, n, ctx),
+            _ => micro_rows::<MR>(kc, a, lda, b, c, rs, cs, n, ctx),
+        }
+    }
 }
 
+/// An `M x 16` tile (`M <= 6`); see [`micro_6x16`].
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn micro_6x16_impl(
+unsafe fn micro_rows<const M: usize>(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -53,13 +65,13 @@ unsafe fn micro_6x16_impl(
     c: *mut f32,
     rs: usize,
     cs: usize,
-    m: usize,
     n: usize,
     ctx: &TileCtx,
 ) {
-    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-    // SAFETY: the six row starts lie inside A (caller's guarantee).
-    let rows: [*const f32; MR] = std::array::from_fn(|i| unsafe { a.add(i * lda) });
+    let m = M;
+    let mut acc = [[_mm256_setzero_ps(); 2]; M];
+    // SAFETY: the M row starts lie inside A (caller's guarantee).
+    let rows: [*const f32; M] = std::array::from_fn(|i| unsafe { a.add(i * lda) });
     let mut p = 0usize;
     macro_rules! step {
         () => {{
@@ -97,8 +109,8 @@ unsafe fn micro_6x16_impl(
     }
 
     let res_ok = ctx.residual.is_null() || ctx.res_cs == 1 || !ctx.last;
-    if m == MR && n == NR && cs == 1 && res_ok {
-        // SAFETY: full tile, unit column stride: every vector store is inside C.
+    if n == NR && cs == 1 && res_ok {
+        // SAFETY: all 16 columns, unit column stride: every vector store is inside C.
         unsafe { store_full(&acc, c, rs, ctx) };
     } else {
         let mut tile = [0.0f32; MR * NR];
@@ -114,9 +126,14 @@ unsafe fn micro_6x16_impl(
     }
 }
 
-/// Finishes a full 6x16 tile with vector loads and stores.
+/// Finishes an `M x 16` tile with vector loads and stores.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn store_full(acc: &[[__m256; 2]; MR], c: *mut f32, rs: usize, ctx: &TileCtx) {
+unsafe fn store_full<const M: usize>(
+    acc: &[[__m256; 2]; M],
+    c: *mut f32,
+    rs: usize,
+    ctx: &TileCtx,
+) {
     let alpha = _mm256_set1_ps(ctx.alpha);
     let beta = _mm256_set1_ps(ctx.beta);
     let zero = _mm256_setzero_ps();
