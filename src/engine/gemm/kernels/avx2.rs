@@ -145,7 +145,11 @@ unsafe fn store_full<const M: usize>(
             // vectors hold a value for every row/column of the tile.
             unsafe {
                 let cp = c.add(i * rs + off);
-                let mut t = _mm256_mul_ps(alpha, v);
+                let mut t = if ctx.alpha == 1.0 {
+                    v
+                } else {
+                    _mm256_mul_ps(alpha, v)
+                };
                 if ctx.beta != 0.0 {
                     t = _mm256_fmadd_ps(beta, _mm256_loadu_ps(cp), t);
                 }
