@@ -2,6 +2,8 @@
 # ResNet-50 v1.5 images/s of onnxruntime and joulebench, alternating the two
 # engines ROUNDS times per point on this (noisy, shared) machine, with the
 # median of each and their ratio. Uses ../shared/peers (see its README).
+# Like ort_bench.py, each run's images/s is batch / median batch latency; the
+# mean-based figure joulebench reports is shown alongside.
 #
 # usage: scripts/compare-onnxruntime.sh [ROUNDS=3] [SECONDS=5]
 # env:   PEERS_VENV (default ../.venv-peers), MODEL (default ../resnet50.onnx)
@@ -27,7 +29,7 @@ for r in $(seq "$rounds"); do
                 --threads "$t" --batch "$b" --seconds "$secs" | tail -n 1 |
                 awk -F, -v t="$t" -v b="$b" '{print "onnxruntime", t, b, $4}' >>"$out"
             "$jb" infer --model resnet50 --threads "$t" --batch "$b" --seconds "$secs" --no-peak --format json |
-                python3 -c 'import json,sys; d=json.load(sys.stdin); print("joulebench", d["threads"], d["batch"], d["images_per_s"])' >>"$out"
+                python3 -c 'import json,sys; d=json.load(sys.stdin); print("joulebench", d["threads"], d["batch"], d["batch"] / d["latency_ms_p50"] * 1e3); print("joulebench-mean", d["threads"], d["batch"], d["images_per_s"])' >>"$out"
         done
     done
 done
@@ -37,11 +39,12 @@ runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     e, t, b, v = line.split()
     runs[(e, int(t), int(b))].append(float(v))
-print("threads,batch,onnxruntime_img_s,joulebench_img_s,ratio,runs")
+print("threads,batch,onnxruntime_img_s,joulebench_img_s,ratio,joulebench_mean_img_s,runs")
 for t in (1, 2):
     for b in (1, 8):
         o = statistics.median(runs[("onnxruntime", t, b)])
         j = statistics.median(runs[("joulebench", t, b)])
-        print(f"{t},{b},{o:.3f},{j:.3f},{j / o:.3f},{len(runs[('joulebench', t, b)])}")
+        jm = statistics.median(runs[("joulebench-mean", t, b)])
+        print(f"{t},{b},{o:.3f},{j:.3f},{j / o:.3f},{jm:.3f},{len(runs[('joulebench', t, b)])}")
 PY
 rm -f "$out"
