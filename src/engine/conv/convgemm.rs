@@ -2,7 +2,6 @@
 //! gathered from the NHWC input straight into the GEMM's packed A micro-panels.
 
 use super::ConvGeom;
-use crate::engine::gemm::zero_missing_rows;
 use crate::engine::gemm::ASource;
 
 /// The virtual im2col matrix of one convolution group, as a GEMM A operand.
@@ -31,14 +30,7 @@ impl PatchSource<'_> {
 
     /// Writes columns `p0..p0+len` of im2col row `row` to `dst[t * step]`.
     #[inline(always)]
-    pub(crate) fn gather_row(
-        &self,
-        row: usize,
-        p0: usize,
-        len: usize,
-        dst: &mut [f32],
-        step: usize,
-    ) {
+    pub fn gather_row(&self, row: usize, p0: usize, len: usize, dst: &mut [f32], step: usize) {
         let g = &self.geom;
         let (base, h0, w0) = self.origin(row);
         let end = p0 + len;
@@ -108,44 +100,7 @@ impl ASource for PatchSource<'_> {
     fn depth(&self) -> usize {
         self.geom.depth()
     }
-    fn pack_a(&self, dst: &mut [f32], mr: usize, i0: usize, mcb: usize, p0: usize, kcb: usize) {
-        for (panel, out) in dst
-            .chunks_exact_mut(kcb * mr)
-            .take(mcb.div_ceil(mr))
-            .enumerate()
-        {
-            let r0 = i0 + panel * mr;
-            let rows = mr.min(i0 + mcb - r0);
-            for i in 0..rows {
-                self.gather_row(r0 + i, p0, kcb, &mut out[i..], mr);
-            }
-            for i in rows..mr {
-                for p in 0..kcb {
-                    out[p * mr + i] = 0.0;
-                }
-            }
-        }
-    }
-    fn pack_a_rows(
-        &self,
-        dst: &mut [f32],
-        mr: usize,
-        i0: usize,
-        mcb: usize,
-        p0: usize,
-        kcb: usize,
-    ) {
-        for (panel, out) in dst
-            .chunks_exact_mut(kcb * mr)
-            .take(mcb.div_ceil(mr))
-            .enumerate()
-        {
-            let r0 = i0 + panel * mr;
-            let rows = mr.min(i0 + mcb - r0);
-            for (i, o) in out.chunks_exact_mut(kcb).take(rows).enumerate() {
-                self.gather_row(r0 + i, p0, kcb, o, 1);
-            }
-            zero_missing_rows(out, rows, mr, kcb);
-        }
+    fn pack_row(&self, row: usize, p0: usize, len: usize, dst: &mut [f32], step: usize) {
+        self.gather_row(row, p0, len, dst, step);
     }
 }

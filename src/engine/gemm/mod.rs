@@ -16,7 +16,7 @@ pub use driver::{BOperand, Gemm, ParallelLoop};
 pub use epilogue::{Activation, Axis, Epilogue};
 pub use kernels::{Kernel, KernelKind, KERNEL_ENV};
 pub use matrix::{MatMut, MatRef};
-pub use pack::{zero_missing_rows, ASource, PackedB};
+pub use pack::{ASource, PackedB};
 pub use peak::{measure_peak, Peak};
 
 /// FLOPs of an m x n x k GEMM (one multiply and one add per term).

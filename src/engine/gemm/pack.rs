@@ -52,61 +52,27 @@ pub trait ASource: Sync {
     fn rows(&self) -> usize;
     /// Columns of A (k).
     fn depth(&self) -> usize;
+    /// Writes columns `p0..p0+len` of row `row` to `dst[t * step]`, t = 0..len.
+    fn pack_row(&self, row: usize, p0: usize, len: usize, dst: &mut [f32], step: usize);
     /// Packs rows `i0..i0+mcb` and columns `p0..p0+kcb` into `ceil(mcb/mr)`
     /// consecutive micro-panels of `kcb*mr` values, zero-padding missing rows.
     /// Column layout: step p of a panel holds its `mr` rows' values.
-    fn pack_a(&self, dst: &mut [f32], mr: usize, i0: usize, mcb: usize, p0: usize, kcb: usize);
-    /// As [`ASource::pack_a`] in row layout: row i of a panel is `kcb`
-    /// consecutive values (for kernels that read A by rows).
-    fn pack_a_rows(&self, dst: &mut [f32], mr: usize, i0: usize, mcb: usize, p0: usize, kcb: usize);
-    /// A itself as a row-major buffer and its row stride, when it is one, so
-    /// row-reading kernels can skip packing.
-    fn direct(&self) -> Option<(&[f32], usize)> {
-        None
-    }
-}
-
-/// Writes zero rows `rows..mr` of each row-layout panel's tail (the rows past
-/// the end of A), so kernels can always compute whole tiles.
-pub fn zero_missing_rows(panel: &mut [f32], rows: usize, mr: usize, kcb: usize) {
-    panel[rows * kcb..mr * kcb].fill(0.0);
-}
-
-impl ASource for MatRef<'_> {
-    fn rows(&self) -> usize {
-        MatRef::rows(self)
-    }
-    fn depth(&self) -> usize {
-        self.cols()
-    }
     fn pack_a(&self, dst: &mut [f32], mr: usize, i0: usize, mcb: usize, p0: usize, kcb: usize) {
-        let (data, rs, cs) = (self.data(), self.row_stride(), self.col_stride());
-        for (panel, out) in dst
-            .chunks_exact_mut(kcb * mr)
-            .take(mcb.div_ceil(mr))
-            .enumerate()
-        {
-            let r0 = i0 + panel * mr;
-            let rows = mr.min(i0 + mcb - r0);
+        for_each_panel(dst, mr, kcb, i0, mcb, |out, r0, rows| {
             for i in 0..rows {
-                let base = (r0 + i) * rs + p0 * cs;
-                if cs == 1 {
-                    for (p, &v) in data[base..base + kcb].iter().enumerate() {
-                        out[p * mr + i] = v;
-                    }
-                } else {
-                    for p in 0..kcb {
-                        out[p * mr + i] = data[base + p * cs];
-                    }
-                }
+                self.pack_row(r0 + i, p0, kcb, &mut out[i..], mr);
             }
             for i in rows..mr {
-                for p in 0..kcb {
-                    out[p * mr + i] = 0.0;
-                }
+                out[i..]
+                    .iter_mut()
+                    .step_by(mr)
+                    .take(kcb)
+                    .for_each(|v| *v = 0.0);
             }
-        }
+        });
     }
+    /// As [`ASource::pack_a`] in row layout: row i of a panel is `kcb`
+    /// consecutive values (for kernels that read A by rows).
     fn pack_a_rows(
         &self,
         dst: &mut [f32],
@@ -116,25 +82,56 @@ impl ASource for MatRef<'_> {
         p0: usize,
         kcb: usize,
     ) {
-        let (data, rs, cs) = (self.data(), self.row_stride(), self.col_stride());
-        for (panel, out) in dst
-            .chunks_exact_mut(kcb * mr)
-            .take(mcb.div_ceil(mr))
-            .enumerate()
-        {
-            let r0 = i0 + panel * mr;
-            let rows = mr.min(i0 + mcb - r0);
+        for_each_panel(dst, mr, kcb, i0, mcb, |out, r0, rows| {
             for (i, o) in out.chunks_exact_mut(kcb).take(rows).enumerate() {
-                let base = (r0 + i) * rs + p0 * cs;
-                if cs == 1 {
-                    o.copy_from_slice(&data[base..base + kcb]);
-                } else {
-                    for (p, v) in o.iter_mut().enumerate() {
-                        *v = data[base + p * cs];
-                    }
-                }
+                self.pack_row(r0 + i, p0, kcb, o, 1);
             }
-            zero_missing_rows(out, rows, mr, kcb);
+            out[rows * kcb..].fill(0.0);
+        });
+    }
+    /// A itself as a row-major buffer and its row stride, when it is one, so
+    /// row-reading kernels can skip packing.
+    fn direct(&self) -> Option<(&[f32], usize)> {
+        None
+    }
+}
+
+/// Calls `f(panel, first_row, rows)` for each of the `ceil(mcb/mr)` micro-panels
+/// (of `kcb*mr` values) of rows `i0..i0+mcb`; `rows < mr` only for the last.
+fn for_each_panel(
+    dst: &mut [f32],
+    mr: usize,
+    kcb: usize,
+    i0: usize,
+    mcb: usize,
+    mut f: impl FnMut(&mut [f32], usize, usize),
+) {
+    for (panel, out) in dst
+        .chunks_exact_mut(kcb * mr)
+        .take(mcb.div_ceil(mr))
+        .enumerate()
+    {
+        let r0 = i0 + panel * mr;
+        f(out, r0, mr.min(i0 + mcb - r0));
+    }
+}
+
+impl ASource for MatRef<'_> {
+    fn rows(&self) -> usize {
+        MatRef::rows(self)
+    }
+    fn depth(&self) -> usize {
+        self.cols()
+    }
+    fn pack_row(&self, row: usize, p0: usize, len: usize, dst: &mut [f32], step: usize) {
+        let (data, cs) = (self.data(), self.col_stride());
+        let base = row * self.row_stride() + p0 * cs;
+        if cs == 1 && step == 1 {
+            dst[..len].copy_from_slice(&data[base..base + len]);
+        } else {
+            for (t, o) in dst.iter_mut().step_by(step).take(len).enumerate() {
+                *o = data[base + t * cs];
+            }
         }
     }
     fn direct(&self) -> Option<(&[f32], usize)> {
