@@ -4,8 +4,51 @@ pub mod gemm_cmd;
 pub mod infer_cmd;
 pub mod models_cmd;
 pub mod stats;
+pub mod suite;
 
 use crate::engine::EngineError;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Errors of suites, runs and records.
+#[derive(Debug, Error)]
+pub enum HarnessError {
+    /// Every problem found in a suite file.
+    #[error("{0}")]
+    Suite(suite::SuiteProblems),
+    /// A file could not be read or written.
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    /// A results CSV is malformed or does not fit the operation.
+    #[error("{path}: {reason}")]
+    Records { path: PathBuf, reason: String },
+    /// A command-line value is invalid.
+    #[error("invalid `{name}`: {reason}")]
+    Usage { name: &'static str, reason: String },
+    /// The engine failed on a point.
+    #[error("{context}: {source}")]
+    Engine {
+        context: String,
+        #[source]
+        source: EngineError,
+    },
+    /// Ctrl-C: the run stopped between points.
+    #[error("interrupted; {0}")]
+    Interrupted(String),
+}
+
+impl HarnessError {
+    /// Whether the user's input is at fault (exit code 2).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            HarnessError::Suite(_) | HarnessError::Records { .. } | HarnessError::Usage { .. } => {
+                true
+            }
+            HarnessError::Engine { source, .. } => source.is_bad_input(),
+            HarnessError::Io { .. } | HarnessError::Interrupted(_) => false,
+        }
+    }
+}
 
 /// Exit codes of the command-line contract.
 pub mod exit {
@@ -17,6 +60,13 @@ pub mod exit {
 /// The exit code for an error: 2 when the user's input is at fault, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<HarnessError>() {
+            return if e.is_bad_input() {
+                exit::BAD_INPUT
+            } else {
+                exit::RUNTIME
+            };
+        }
         if let Some(e) = cause.downcast_ref::<EngineError>() {
             return if e.is_bad_input() {
                 exit::BAD_INPUT

@@ -1,0 +1,1205 @@
+//! Experiment suites: the TOML file, its validation and the sweep expansion.
+//!
+//! The file is parsed with `toml`'s spanned document model so that every
+//! problem (unknown key, wrong type, impossible value, unknown model) is
+//! collected with its file, line and column and reported together.
+
+use super::HarnessError;
+use crate::engine::conv::ConvChoice;
+use crate::engine::gemm::ParallelLoop;
+use crate::engine::models;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+/// One problem found in a suite file, with its place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Every problem of one suite file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SuiteProblems {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for SuiteProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} problem(s) in suite {}:",
+            self.problems.len(),
+            self.file.display()
+        )?;
+        for p in &self.problems {
+            write!(
+                f,
+                "\n  {}:{}:{}: {}",
+                self.file.display(),
+                p.line,
+                p.column,
+                p.message
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A cache blocking choice: the analytical model, or explicit sizes (a size
+/// left out stays analytical).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum CacheSpec {
+    Auto,
+    Explicit {
+        mc: Option<usize>,
+        nc: Option<usize>,
+        kc: Option<usize>,
+    },
+}
+
+impl CacheSpec {
+    /// Short label used in point ids.
+    pub fn label(&self) -> String {
+        match self {
+            CacheSpec::Auto => "auto".into(),
+            CacheSpec::Explicit { mc, nc, kc } => {
+                let f = |v: &Option<usize>| v.map_or("auto".to_string(), |v| v.to_string());
+                format!("mc{}_nc{}_kc{}", f(mc), f(nc), f(kc))
+            }
+        }
+    }
+
+    /// The (mc, nc, kc) overrides to hand to the session.
+    pub fn overrides(&self) -> (Option<usize>, Option<usize>, Option<usize>) {
+        match *self {
+            CacheSpec::Auto => (None, None, None),
+            CacheSpec::Explicit { mc, nc, kc } => (mc, nc, kc),
+        }
+    }
+}
+
+/// Measurement rules of an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Measurement {
+    /// Untimed batches before timing.
+    pub warmup_iterations: usize,
+    /// Keep warming up at least this long.
+    pub warmup_seconds: f64,
+    /// Time at least this long ...
+    pub min_seconds: f64,
+    /// ... and at least this many batches.
+    pub min_batches: usize,
+    /// Stop after this long even when `min_batches` is not reached.
+    pub max_seconds: Option<f64>,
+    /// Each configuration is measured this many times (one row each).
+    pub repetitions: usize,
+    /// Idle time before each point.
+    pub cooldown_seconds: f64,
+    /// Pin the run to these logical CPUs.
+    pub cpus: Option<Vec<usize>>,
+    /// Power source; only `none` until power sources exist.
+    pub power: String,
+    /// Warn when the coefficient of variation exceeds this.
+    pub cv_warn: f64,
+    pub allow_oversubscribe: bool,
+}
+
+impl Default for Measurement {
+    /// MLPerf-like: warm up, then at least 1 s and at least 64 batches.
+    fn default() -> Self {
+        Measurement {
+            warmup_iterations: 2,
+            warmup_seconds: 0.5,
+            min_seconds: 1.0,
+            min_batches: 64,
+            max_seconds: Some(60.0),
+            repetitions: 1,
+            cooldown_seconds: 0.0,
+            cpus: None,
+            power: "none".into(),
+            cv_warn: 0.10,
+            allow_oversubscribe: false,
+        }
+    }
+}
+
+/// A rule dropping points: a point is dropped when it matches every key given.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Exclude {
+    pub model: Option<Vec<String>>,
+    pub threads: Option<Vec<usize>>,
+    pub batch: Option<Vec<usize>>,
+    pub cache: Option<Vec<CacheSpec>>,
+    pub parallel: Option<Vec<ParallelLoop>>,
+    pub conv: Option<Vec<ConvChoice>>,
+    pub fusion: Option<Vec<bool>>,
+}
+
+impl Exclude {
+    fn matches(&self, p: &Point) -> bool {
+        fn m<T: PartialEq>(rule: &Option<Vec<T>>, v: &T) -> bool {
+            rule.as_ref().is_none_or(|r| r.contains(v))
+        }
+        m(&self.model, &p.model)
+            && m(&self.threads, &p.threads)
+            && m(&self.batch, &p.batch)
+            && m(&self.cache, &p.cache)
+            && m(&self.parallel, &p.parallel)
+            && m(&self.conv, &p.conv)
+            && m(&self.fusion, &p.fusion)
+    }
+}
+
+/// One experiment after defaults were applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Experiment {
+    pub name: String,
+    pub models: Vec<String>,
+    pub threads: Vec<usize>,
+    pub batch: Vec<usize>,
+    pub cache: Vec<CacheSpec>,
+    pub parallel: Vec<ParallelLoop>,
+    pub conv: Vec<ConvChoice>,
+    pub fusion: Vec<bool>,
+    pub exclude: Vec<Exclude>,
+    pub measurement: Measurement,
+}
+
+/// A validated suite.
+#[derive(Clone, Debug)]
+pub struct Suite {
+    pub name: String,
+    pub path: PathBuf,
+    /// The file's text, as recorded in the manifest.
+    pub text: String,
+    /// sha256 of `text`, hex.
+    pub hash: String,
+    pub experiments: Vec<Experiment>,
+}
+
+/// One measured configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Point {
+    /// Position in the full expansion (before sharding).
+    pub index: usize,
+    /// Stable id: experiment, model and every swept value.
+    pub id: String,
+    pub experiment: String,
+    /// Index into [`Suite::experiments`].
+    #[serde(skip)]
+    pub experiment_index: usize,
+    pub model: String,
+    pub threads: usize,
+    pub batch: usize,
+    pub cache: CacheSpec,
+    pub parallel: ParallelLoop,
+    pub conv: ConvChoice,
+    pub fusion: bool,
+    pub repetition: usize,
+}
+
+impl Suite {
+    /// Reads and validates a suite file.
+    pub fn load(path: &Path) -> Result<Suite, HarnessError> {
+        let text = std::fs::read_to_string(path).map_err(|e| HarnessError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Suite::parse(&text, path)
+    }
+
+    /// Validates suite `text` read from `path` (used for messages and to
+    /// resolve model files).
+    pub fn parse(text: &str, path: &Path) -> Result<Suite, HarnessError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Suite::parse_with_cores(text, path, cores)
+    }
+
+    /// [`Suite::parse`] with the core count given (for tests).
+    pub fn parse_with_cores(text: &str, path: &Path, cores: usize) -> Result<Suite, HarnessError> {
+        let mut cx = Cx {
+            src: text,
+            problems: Vec::new(),
+            cores,
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let (doc, errors) = DeTable::parse_recoverable(text);
+        if !errors.is_empty() {
+            for e in errors {
+                let at = e.span().map_or(0, |s| s.start);
+                cx.problem(at..at, format!("TOML syntax: {}", e.message().trim()));
+            }
+            return Err(cx.into_error(path));
+        }
+        let suite = cx.suite(doc.get_ref());
+        if !cx.problems.is_empty() {
+            return Err(cx.into_error(path));
+        }
+        let (name, experiments) = suite.expect("no problems means a suite");
+        let hash = hex(&Sha256::digest(text.as_bytes()));
+        Ok(Suite {
+            name,
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            hash,
+            experiments,
+        })
+    }
+
+    /// The sweep: for each experiment in file order, the cartesian product of
+    /// models × cache × conv × fusion × loop × threads × batch × repetition,
+    /// minus excluded points. Order and ids are deterministic.
+    pub fn points(&self) -> Vec<Point> {
+        let mut out = Vec::new();
+        for (ei, e) in self.experiments.iter().enumerate() {
+            for model in &e.models {
+                for &cache in &e.cache {
+                    for &conv in &e.conv {
+                        for &fusion in &e.fusion {
+                            for &parallel in &e.parallel {
+                                for &threads in &e.threads {
+                                    for &batch in &e.batch {
+                                        for rep in 0..e.measurement.repetitions {
+                                            let mut p = Point {
+                                                index: 0,
+                                                id: String::new(),
+                                                experiment: e.name.clone(),
+                                                experiment_index: ei,
+                                                model: model.clone(),
+                                                threads,
+                                                batch,
+                                                cache,
+                                                parallel,
+                                                conv,
+                                                fusion,
+                                                repetition: rep,
+                                            };
+                                            if e.exclude.iter().any(|x| x.matches(&p)) {
+                                                continue;
+                                            }
+                                            p.index = out.len();
+                                            p.id = point_id(&p);
+                                            out.push(p);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn point_id(p: &Point) -> String {
+    format!(
+        "{}/{}/t{}-b{}-{}-{}-{}-{}-r{}",
+        p.experiment,
+        p.model,
+        p.threads,
+        p.batch,
+        p.cache.label(),
+        p.parallel,
+        p.conv,
+        if p.fusion { "fused" } else { "unfused" },
+        p.repetition
+    )
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Line and column (1-based, in characters) of byte offset `at` in `src`.
+pub fn line_col(src: &str, at: usize) -> (usize, usize) {
+    let at = at.min(src.len());
+    let before = &src[..at];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+type V<'i> = Spanned<DeValue<'i>>;
+
+/// Values every table may set, with the place each came from.
+#[derive(Default)]
+struct Partial {
+    threads: Option<Vec<(usize, Range<usize>)>>,
+    batch: Option<Vec<usize>>,
+    cache: Option<Vec<CacheSpec>>,
+    parallel: Option<Vec<ParallelLoop>>,
+    conv: Option<Vec<ConvChoice>>,
+    fusion: Option<Vec<bool>>,
+    warmup_iterations: Option<usize>,
+    warmup_seconds: Option<f64>,
+    min_seconds: Option<f64>,
+    min_batches: Option<usize>,
+    max_seconds: Option<Option<f64>>,
+    repetitions: Option<usize>,
+    cooldown_seconds: Option<f64>,
+    cpus: Option<Vec<(usize, Range<usize>)>>,
+    power: Option<String>,
+    cv_warn: Option<f64>,
+    allow_oversubscribe: Option<bool>,
+    /// Where `max_seconds` / `min_seconds` were set, for cross-checks.
+    max_span: Option<Range<usize>>,
+}
+
+const SWEEP_KEYS: &[&str] = &["threads", "batch", "cache", "loop", "conv", "fusion"];
+const MEASURE_KEYS: &[&str] = &[
+    "warmup_iterations",
+    "warmup_seconds",
+    "min_seconds",
+    "min_batches",
+    "max_seconds",
+    "repetitions",
+    "cooldown_seconds",
+    "cpus",
+    "power",
+    "cv_warn",
+    "allow_oversubscribe",
+];
+
+struct Cx<'s> {
+    src: &'s str,
+    problems: Vec<(usize, Problem)>,
+    cores: usize,
+    dir: PathBuf,
+}
+
+impl Cx<'_> {
+    fn problem(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let (line, column) = line_col(self.src, span.start);
+        self.problems.push((
+            span.start,
+            Problem {
+                line,
+                column,
+                message: message.into(),
+            },
+        ));
+    }
+
+    fn into_error(mut self, path: &Path) -> HarnessError {
+        self.problems.sort_by_key(|(at, _)| *at);
+        HarnessError::Suite(SuiteProblems {
+            file: path.to_path_buf(),
+            problems: self.problems.into_iter().map(|(_, p)| p).collect(),
+        })
+    }
+
+    fn suite(&mut self, doc: &DeTable<'_>) -> Option<(String, Vec<Experiment>)> {
+        let mut name = None;
+        let mut defaults = Partial::default();
+        let mut experiments = Vec::new();
+        let mut saw_experiment = false;
+        for (k, v) in doc.iter() {
+            match k.get_ref().as_ref() {
+                "name" => name = self.name(v, "suite name"),
+                "defaults" => {
+                    if let Some(t) = self.table(v, "defaults") {
+                        defaults = self.partial(t, &[]);
+                    }
+                }
+                "experiment" => {
+                    saw_experiment = true;
+                    match v.get_ref() {
+                        DeValue::Array(a) => experiments.extend(a.iter()),
+                        _ => self.problem(
+                            v.span(),
+                            "`experiment` must be an array of tables: write each as [[experiment]]",
+                        ),
+                    }
+                }
+                other => self.problem(
+                    k.span(),
+                    format!("unknown key `{other}` at the top level; expected name, defaults or [[experiment]]"),
+                ),
+            }
+        }
+        if name.is_none() && !doc.contains_key("name") {
+            self.problem(
+                0..0,
+                "missing `name = \"...\"` (the suite's name, used for the results directory)",
+            );
+        }
+        if !saw_experiment {
+            self.problem(
+                0..0,
+                "no [[experiment]] tables: add at least one with `models = [\"tiny\"]`",
+            );
+        }
+        let mut out = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for (i, v) in experiments.into_iter().enumerate() {
+            if let Some(e) = self.experiment(v, i, &defaults) {
+                if names.contains(&e.name) {
+                    self.problem(
+                        v.span(),
+                        format!(
+                            "experiment name `{}` is used twice; names must be unique",
+                            e.name
+                        ),
+                    );
+                }
+                names.push(e.name.clone());
+                out.push(e);
+            }
+        }
+        Some((name?, out))
+    }
+
+    fn experiment(&mut self, v: &V<'_>, index: usize, defaults: &Partial) -> Option<Experiment> {
+        let t = self.table(v, "[[experiment]]")?;
+        let mut name = format!("exp{}", index + 1);
+        let mut models: Option<Vec<String>> = None;
+        let mut excludes = Vec::new();
+        if let Some(nv) = t.get("name") {
+            if let Some(n) = self.name(nv, "experiment name") {
+                name = n;
+            }
+        }
+        match t.get("models") {
+            Some(mv) => models = self.models(mv),
+            None => self.problem(
+                v.span(),
+                format!("experiment `{name}` has no `models`; add for example models = [\"tiny\"]"),
+            ),
+        }
+        if let Some(xv) = t.get("exclude") {
+            match xv.get_ref() {
+                DeValue::Array(a) => {
+                    for rule in a.iter() {
+                        if let Some(r) = self.exclude(rule) {
+                            excludes.push(r);
+                        }
+                    }
+                }
+                _ => self.problem(
+                    xv.span(),
+                    "`exclude` must be a list of tables, e.g. exclude = [{ threads = 2, batch = 1 }]",
+                ),
+            }
+        }
+        let p = self.partial(t, &["name", "models", "exclude"]);
+        let d = Measurement::default();
+        let allow_over = p
+            .allow_oversubscribe
+            .or(defaults.allow_oversubscribe)
+            .unwrap_or(d.allow_oversubscribe);
+        let threads = pick(&p.threads, &defaults.threads).unwrap_or_else(|| vec![(1, 0..0)]);
+        if !allow_over {
+            for (n, span) in &threads {
+                if *n > self.cores {
+                    self.problem(
+                        span.clone(),
+                        format!(
+                            "threads = {n} is more than the {} cores available; lower it or set allow_oversubscribe = true",
+                            self.cores
+                        ),
+                    );
+                }
+            }
+        }
+        let cpus = pick(&p.cpus, &defaults.cpus);
+        if let Some(cpus) = &cpus {
+            for (c, span) in cpus {
+                if *c >= self.cores {
+                    self.problem(
+                        span.clone(),
+                        format!(
+                            "cpu {c} does not exist: this machine has cpus 0..{}",
+                            self.cores.saturating_sub(1)
+                        ),
+                    );
+                }
+            }
+        }
+        let min_seconds = p
+            .min_seconds
+            .or(defaults.min_seconds)
+            .unwrap_or(d.min_seconds);
+        let max_seconds = p
+            .max_seconds
+            .or(defaults.max_seconds)
+            .unwrap_or(d.max_seconds);
+        if let Some(max) = max_seconds {
+            if max < min_seconds {
+                let span = p
+                    .max_span
+                    .clone()
+                    .or(defaults.max_span.clone())
+                    .unwrap_or(v.span());
+                self.problem(
+                    span,
+                    format!("max_seconds = {max} is below min_seconds = {min_seconds}; raise it or remove it"),
+                );
+            }
+        }
+        let measurement = Measurement {
+            warmup_iterations: p
+                .warmup_iterations
+                .or(defaults.warmup_iterations)
+                .unwrap_or(d.warmup_iterations),
+            warmup_seconds: p
+                .warmup_seconds
+                .or(defaults.warmup_seconds)
+                .unwrap_or(d.warmup_seconds),
+            min_seconds,
+            min_batches: p
+                .min_batches
+                .or(defaults.min_batches)
+                .unwrap_or(d.min_batches),
+            max_seconds,
+            repetitions: p
+                .repetitions
+                .or(defaults.repetitions)
+                .unwrap_or(d.repetitions),
+            cooldown_seconds: p
+                .cooldown_seconds
+                .or(defaults.cooldown_seconds)
+                .unwrap_or(d.cooldown_seconds),
+            cpus: cpus.map(|c| c.into_iter().map(|(c, _)| c).collect()),
+            power: pick(&p.power, &defaults.power).unwrap_or(d.power),
+            cv_warn: p.cv_warn.or(defaults.cv_warn).unwrap_or(d.cv_warn),
+            allow_oversubscribe: allow_over,
+        };
+        Some(Experiment {
+            name,
+            models: models?,
+            threads: threads.into_iter().map(|(n, _)| n).collect(),
+            batch: pick(&p.batch, &defaults.batch).unwrap_or_else(|| vec![1]),
+            cache: pick(&p.cache, &defaults.cache).unwrap_or_else(|| vec![CacheSpec::Auto]),
+            parallel: pick(&p.parallel, &defaults.parallel)
+                .unwrap_or_else(|| vec![ParallelLoop::Auto]),
+            conv: pick(&p.conv, &defaults.conv).unwrap_or_else(|| vec![ConvChoice::Auto]),
+            fusion: pick(&p.fusion, &defaults.fusion).unwrap_or_else(|| vec![true]),
+            exclude: excludes,
+            measurement,
+        })
+    }
+
+    /// Sweep and measurement keys of a table; `extra` keys are handled by the caller.
+    fn partial(&mut self, t: &DeTable<'_>, extra: &[&str]) -> Partial {
+        let mut p = Partial::default();
+        for (k, v) in t.iter() {
+            let key: &str = k.get_ref().as_ref();
+            match key {
+                "threads" => p.threads = self.list(v, key, |cx, x| cx.count(x, key)),
+                "batch" => {
+                    p.batch = self
+                        .list(v, key, |cx, x| cx.count(x, key).map(|(n, _)| (n, x.span())))
+                        .map(strip)
+                }
+                "cache" => {
+                    p.cache = self
+                        .list(v, key, |cx, x| cx.cache(x).map(|c| (c, x.span())))
+                        .map(strip)
+                }
+                "loop" => {
+                    p.parallel = self
+                        .list(v, key, |cx, x| {
+                            cx.parse_str::<ParallelLoop>(x, key, "auto, jc, ic or jr")
+                        })
+                        .map(strip)
+                }
+                "conv" => {
+                    p.conv = self
+                        .list(v, key, |cx, x| {
+                            cx.parse_str::<ConvChoice>(x, key, "auto, convgemm or im2col")
+                        })
+                        .map(strip)
+                }
+                "fusion" => {
+                    p.fusion = self
+                        .list(v, key, |cx, x| cx.boolean(x, key).map(|b| (b, x.span())))
+                        .map(strip)
+                }
+                "warmup_iterations" => p.warmup_iterations = self.uint(v, key),
+                "warmup_seconds" => p.warmup_seconds = self.seconds(v, key),
+                "min_seconds" => p.min_seconds = self.seconds(v, key),
+                "min_batches" => p.min_batches = self.count(v, key).map(|(n, _)| n),
+                "max_seconds" => {
+                    p.max_span = Some(v.span());
+                    p.max_seconds = match v.get_ref() {
+                        DeValue::Boolean(false) => Some(None),
+                        _ => self.seconds(v, key).map(Some),
+                    }
+                }
+                "repetitions" => p.repetitions = self.count(v, key).map(|(n, _)| n),
+                "cooldown_seconds" => p.cooldown_seconds = self.seconds(v, key),
+                "cpus" => {
+                    p.cpus = self.list(v, key, |cx, x| cx.uint(x, key).map(|n| (n, x.span())))
+                }
+                "power" => {
+                    if let Some(s) = self.string(v, key) {
+                        if s == "none" {
+                            p.power = Some(s);
+                        } else {
+                            self.problem(
+                                v.span(),
+                                format!(
+                                    "power source `{s}` is not available yet; use power = \"none\""
+                                ),
+                            );
+                        }
+                    }
+                }
+                "cv_warn" => p.cv_warn = self.seconds(v, key),
+                "allow_oversubscribe" => p.allow_oversubscribe = self.boolean(v, key),
+                _ if extra.contains(&key) => {}
+                _ => {
+                    let mut known: Vec<&str> = SWEEP_KEYS.to_vec();
+                    known.extend_from_slice(MEASURE_KEYS);
+                    known.extend_from_slice(extra);
+                    self.problem(
+                        k.span(),
+                        format!("unknown key `{key}`; known keys here: {}", known.join(", ")),
+                    )
+                }
+            }
+        }
+        p
+    }
+
+    fn exclude(&mut self, v: &V<'_>) -> Option<Exclude> {
+        let t = self.table(v, "an exclude rule")?;
+        let mut x = Exclude::default();
+        if t.is_empty() {
+            self.problem(
+                v.span(),
+                "an empty exclude rule would drop every point; name at least one key",
+            );
+            return None;
+        }
+        for (k, val) in t.iter() {
+            let key: &str = k.get_ref().as_ref();
+            match key {
+                "model" | "models" => {
+                    x.model = self
+                        .list(val, key, |cx, e| cx.string(e, key).map(|s| (s, e.span())))
+                        .map(strip)
+                }
+                "threads" => {
+                    x.threads = self
+                        .list(val, key, |cx, e| cx.count(e, key).map(|(n, _)| (n, e.span())))
+                        .map(strip)
+                }
+                "batch" => {
+                    x.batch = self
+                        .list(val, key, |cx, e| cx.count(e, key).map(|(n, _)| (n, e.span())))
+                        .map(strip)
+                }
+                "cache" => {
+                    x.cache = self
+                        .list(val, key, |cx, e| cx.cache(e).map(|c| (c, e.span())))
+                        .map(strip)
+                }
+                "loop" => {
+                    x.parallel = self
+                        .list(val, key, |cx, e| {
+                            cx.parse_str::<ParallelLoop>(e, key, "auto, jc, ic or jr")
+                        })
+                        .map(strip)
+                }
+                "conv" => {
+                    x.conv = self
+                        .list(val, key, |cx, e| {
+                            cx.parse_str::<ConvChoice>(e, key, "auto, convgemm or im2col")
+                        })
+                        .map(strip)
+                }
+                "fusion" => {
+                    x.fusion = self
+                        .list(val, key, |cx, e| cx.boolean(e, key).map(|b| (b, e.span())))
+                        .map(strip)
+                }
+                other => self.problem(
+                    k.span(),
+                    format!("unknown key `{other}` in an exclude rule; use model, threads, batch, cache, loop, conv or fusion"),
+                ),
+            }
+        }
+        Some(x)
+    }
+
+    fn models(&mut self, v: &V<'_>) -> Option<Vec<String>> {
+        let list = self.list(v, "models", |cx, e| {
+            let s = cx.string(e, "models")?;
+            if models::names().contains(&s.as_str()) {
+                return Some((s, e.span()));
+            }
+            if s.ends_with(".onnx") || s.contains('/') {
+                let file = cx.dir.join(&s);
+                let state = if file.exists() {
+                    "exists"
+                } else {
+                    "does not exist either"
+                };
+                cx.problem(
+                    e.span(),
+                    format!(
+                        "model file `{}` ({state}): ONNX import is not supported yet; use a built-in model ({})",
+                        file.display(),
+                        models::names().join(", ")
+                    ),
+                );
+            } else {
+                cx.problem(
+                    e.span(),
+                    format!(
+                        "unknown model `{s}`; built-in models: {}",
+                        models::names().join(", ")
+                    ),
+                );
+            }
+            None
+        })?;
+        Some(strip(list))
+    }
+
+    /// A scalar or a non-empty list of distinct values, each read by `item`.
+    fn list<T: PartialEq + fmt::Debug>(
+        &mut self,
+        v: &V<'_>,
+        key: &str,
+        mut item: impl FnMut(&mut Self, &V<'_>) -> Option<(T, Range<usize>)>,
+    ) -> Option<Vec<(T, Range<usize>)>> {
+        let elems: Vec<&V<'_>> = match v.get_ref() {
+            DeValue::Array(a) => a.iter().collect(),
+            _ => vec![v],
+        };
+        if elems.is_empty() {
+            self.problem(
+                v.span(),
+                format!("`{key}` is an empty list; give at least one value"),
+            );
+            return None;
+        }
+        let mut out: Vec<(T, Range<usize>)> = Vec::new();
+        let mut ok = true;
+        for e in elems {
+            match item(self, e) {
+                Some((x, span)) => {
+                    if out.iter().any(|(y, _)| *y == x) {
+                        self.problem(
+                            e.span(),
+                            format!("`{key}` lists {x:?} twice; remove the duplicate"),
+                        );
+                        ok = false;
+                    } else {
+                        out.push((x, span));
+                    }
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn table<'a, 'i>(&mut self, v: &'a V<'i>, what: &str) -> Option<&'a DeTable<'i>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            other => {
+                self.problem(
+                    v.span(),
+                    format!("{what} must be a table, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, v: &V<'_>, key: &str) -> Option<String> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            other => {
+                self.problem(
+                    v.span(),
+                    format!("`{key}` must be a string, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn name(&mut self, v: &V<'_>, what: &str) -> Option<String> {
+        let s = self.string(v, what)?;
+        let ok = !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !s.starts_with('.');
+        if !ok {
+            self.problem(
+                v.span(),
+                format!("{what} `{s}` must be non-empty and use only letters, digits, '-', '_' and '.' (it names directories and point ids)"),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    fn boolean(&mut self, v: &V<'_>, key: &str) -> Option<bool> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                self.problem(
+                    v.span(),
+                    format!("`{key}` must be true or false, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn uint(&mut self, v: &V<'_>, key: &str) -> Option<usize> {
+        match v.get_ref() {
+            DeValue::Integer(i) => {
+                let digits = i.as_str().replace('_', "");
+                match i64::from_str_radix(&digits, i.radix()) {
+                    Ok(n) if n >= 0 => Some(n as usize),
+                    Ok(n) => {
+                        self.problem(
+                            v.span(),
+                            format!("`{key}` = {n} is negative; it must be 0 or more"),
+                        );
+                        None
+                    }
+                    Err(_) => {
+                        self.problem(v.span(), format!("`{key}` is not a valid integer"));
+                        None
+                    }
+                }
+            }
+            other => {
+                self.problem(
+                    v.span(),
+                    format!("`{key}` must be an integer, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer of at least 1.
+    fn count(&mut self, v: &V<'_>, key: &str) -> Option<(usize, Range<usize>)> {
+        let n = self.uint(v, key)?;
+        if n == 0 {
+            self.problem(v.span(), format!("`{key}` must be at least 1"));
+            return None;
+        }
+        Some((n, v.span()))
+    }
+
+    /// A finite, non-negative number (integer or float).
+    fn seconds(&mut self, v: &V<'_>, key: &str) -> Option<f64> {
+        let x = match v.get_ref() {
+            DeValue::Integer(_) => self.uint(v, key)? as f64,
+            DeValue::Float(f) => match f.as_str().replace('_', "").parse::<f64>() {
+                Ok(x) => x,
+                Err(_) => {
+                    self.problem(v.span(), format!("`{key}` is not a valid number"));
+                    return None;
+                }
+            },
+            other => {
+                self.problem(
+                    v.span(),
+                    format!("`{key}` must be a number, found {}", other.type_str()),
+                );
+                return None;
+            }
+        };
+        if !(x.is_finite() && x >= 0.0) {
+            self.problem(
+                v.span(),
+                format!("`{key}` = {x} must be a finite number of 0 or more"),
+            );
+            return None;
+        }
+        Some(x)
+    }
+
+    fn parse_str<T: std::str::FromStr>(
+        &mut self,
+        v: &V<'_>,
+        key: &str,
+        choices: &str,
+    ) -> Option<(T, Range<usize>)> {
+        let s = self.string(v, key)?;
+        match s.parse::<T>() {
+            Ok(x) => Some((x, v.span())),
+            Err(_) => {
+                self.problem(
+                    v.span(),
+                    format!("`{key}` = \"{s}\" is not known; use {choices}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn cache(&mut self, v: &V<'_>) -> Option<CacheSpec> {
+        match v.get_ref() {
+            DeValue::String(s) if s.as_ref() == "auto" => Some(CacheSpec::Auto),
+            DeValue::String(s) => {
+                self.problem(
+                    v.span(),
+                    format!("cache preset `{s}` is not known; use \"auto\" or {{ mc = 96, nc = 4032, kc = 256 }}"),
+                );
+                None
+            }
+            DeValue::Table(t) => {
+                let (mut mc, mut nc, mut kc) = (None, None, None);
+                let mut ok = true;
+                for (k, val) in t.iter() {
+                    let key: &str = k.get_ref().as_ref();
+                    let slot = match key {
+                        "mc" => &mut mc,
+                        "nc" => &mut nc,
+                        "kc" => &mut kc,
+                        other => {
+                            self.problem(
+                                k.span(),
+                                format!(
+                                    "unknown key `{other}` in a cache config; use mc, nc and kc"
+                                ),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    match self.count(val, key) {
+                        Some((n, _)) => *slot = Some(n),
+                        None => ok = false,
+                    }
+                }
+                if ok && mc.is_none() && nc.is_none() && kc.is_none() {
+                    self.problem(
+                        v.span(),
+                        "an empty cache config; give mc, nc and/or kc, or use \"auto\"",
+                    );
+                    ok = false;
+                }
+                ok.then_some(CacheSpec::Explicit { mc, nc, kc })
+            }
+            other => {
+                self.problem(
+                    v.span(),
+                    format!(
+                        "a cache config must be \"auto\" or a table {{ mc, nc, kc }}, found {}",
+                        other.type_str()
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn pick<T: Clone>(a: &Option<T>, b: &Option<T>) -> Option<T> {
+    a.clone().or_else(|| b.clone())
+}
+
+fn strip<T>(v: Vec<(T, Range<usize>)>) -> Vec<T> {
+    v.into_iter().map(|(x, _)| x).collect()
+}
+
+/// A rough time estimate for `points` (seconds), assuming `gflops_per_thread`
+/// sustained per thread: warm-up + measurement + cool-down.
+pub fn estimate_seconds(suite: &Suite, points: &[Point], gflops_per_thread: f64) -> f64 {
+    points
+        .iter()
+        .map(|p| {
+            let m = &suite.experiments[p.experiment_index].measurement;
+            let gflop = models::info(&p.model).map_or(1.0, |i| i.gflops_per_image);
+            let batch_s = gflop * p.batch as f64 / (gflops_per_thread * p.threads as f64);
+            let warm = (m.warmup_iterations as f64 * batch_s).max(m.warmup_seconds);
+            let mut meas = (m.min_batches as f64 * batch_s).max(m.min_seconds);
+            if let Some(max) = m.max_seconds {
+                meas = meas.min(max.max(batch_s));
+            }
+            warm + meas + m.cooldown_seconds
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Suite, HarnessError> {
+        Suite::parse_with_cores(text, Path::new("t.toml"), 4)
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(text) {
+            Err(HarnessError::Suite(p)) => p.problems,
+            other => panic!("expected suite problems, got {other:?}"),
+        }
+    }
+
+    const GOOD: &str = r#"name = "s"
+[defaults]
+min_batches = 3
+min_seconds = 0.1
+threads = [1, 2]
+
+[[experiment]]
+name = "a"
+models = ["tiny"]
+batch = [1, 4]
+cache = ["auto", { mc = 48, nc = 256, kc = 64 }]
+exclude = [{ threads = 2, batch = 1 }]
+
+[[experiment]]
+name = "b"
+models = "tiny"
+threads = 1
+fusion = [true, false]
+repetitions = 2
+"#;
+
+    #[test]
+    fn parses_defaults_and_overrides() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.name, "s");
+        assert_eq!(s.hash.len(), 64);
+        let a = &s.experiments[0];
+        assert_eq!(a.threads, vec![1, 2]);
+        assert_eq!(a.batch, vec![1, 4]);
+        assert_eq!(a.measurement.min_batches, 3);
+        assert_eq!(a.measurement.min_seconds, 0.1);
+        assert_eq!(
+            a.cache[1],
+            CacheSpec::Explicit {
+                mc: Some(48),
+                nc: Some(256),
+                kc: Some(64)
+            }
+        );
+        let b = &s.experiments[1];
+        assert_eq!(b.threads, vec![1]);
+        assert_eq!(b.fusion, vec![true, false]);
+        assert_eq!(b.measurement.repetitions, 2);
+    }
+
+    #[test]
+    fn expansion_is_the_product_minus_excludes_in_a_fixed_order() {
+        let s = parse(GOOD).unwrap();
+        let pts = s.points();
+        // a: 2 caches x 2 threads x 2 batches = 8, minus threads=2,batch=1 (2) = 6
+        // b: 2 fusion x 2 repetitions = 4
+        assert_eq!(pts.len(), 10);
+        assert!(pts
+            .iter()
+            .all(|p| !(p.experiment == "a" && p.threads == 2 && p.batch == 1)));
+        let ids: Vec<&str> = pts.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids[0], "a/tiny/t1-b1-auto-auto-auto-fused-r0");
+        assert_eq!(ids[1], "a/tiny/t1-b4-auto-auto-auto-fused-r0");
+        assert_eq!(ids[2], "a/tiny/t2-b4-auto-auto-auto-fused-r0");
+        assert_eq!(ids[3], "a/tiny/t1-b1-mc48_nc256_kc64-auto-auto-fused-r0");
+        assert_eq!(ids[9], "b/tiny/t1-b1-auto-auto-auto-unfused-r1");
+        let mut uniq = ids.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), ids.len());
+        assert!(pts.iter().enumerate().all(|(i, p)| p.index == i));
+        assert_eq!(s.points(), pts);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let text = r#"name = "s"
+colour = "red"
+[defaults]
+threads = [1, 64]
+min_batches = "many"
+
+[[experiment]]
+models = ["tiny", "resnet9000", "nets/x.onnx"]
+batch = [0]
+loop = ["kc"]
+cache = [{ mc = 8, zz = 1 }]
+power = "rapl"
+exclude = [{ colour = 1 }]
+"#;
+        let ps = problems(text);
+        let at = |line: usize, needle: &str| {
+            assert!(
+                ps.iter()
+                    .any(|p| p.line == line && p.message.contains(needle)),
+                "no problem on line {line} containing `{needle}` in {ps:#?}"
+            )
+        };
+        at(2, "unknown key `colour`");
+        at(4, "threads = 64 is more than the 4 cores");
+        at(5, "`min_batches` must be an integer, found string");
+        at(8, "unknown model `resnet9000`");
+        at(8, "ONNX import is not supported yet");
+        at(9, "`batch` must be at least 1");
+        at(10, "\"kc\" is not known");
+        at(11, "unknown key `zz` in a cache config");
+        at(12, "power source `rapl`");
+        at(13, "unknown key `colour` in an exclude rule");
+        assert_eq!(ps.len(), 10, "{ps:#?}");
+        // Column of `colour` on line 2 is 1; of 64 on line 4 is 15.
+        assert!(ps.iter().any(|p| p.line == 4 && p.column == 15));
+    }
+
+    #[test]
+    fn oversubscription_can_be_allowed() {
+        let text = "name = \"s\"\n[[experiment]]\nmodels = [\"tiny\"]\nthreads = [8]\nallow_oversubscribe = true\n";
+        assert_eq!(parse(text).unwrap().experiments[0].threads, vec![8]);
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_place_and_render_file_line_col() {
+        let text = "name = \"s\"\n[[experiment]]\nmodels = [\"tiny\"\n";
+        let ps = problems(text);
+        assert!(ps[0].message.starts_with("TOML syntax"));
+        assert!(ps[0].line >= 3, "{ps:?}");
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains("t.toml:"), "{err}");
+    }
+
+    #[test]
+    fn missing_name_models_and_bad_values() {
+        let text =
+            "[[experiment]]\nthreads = [1, 1]\nmax_seconds = 0.5\nmin_seconds = 2\ncpus = [7]\n";
+        let ps = problems(text);
+        let msgs: Vec<&str> = ps.iter().map(|p| p.message.as_str()).collect();
+        assert!(msgs.iter().any(|m| m.contains("missing `name")), "{msgs:?}");
+        assert!(
+            msgs.iter().any(|m| m.contains("has no `models`")),
+            "{msgs:?}"
+        );
+        assert!(msgs.iter().any(|m| m.contains("twice")), "{msgs:?}");
+        assert!(
+            msgs.iter().any(|m| m.contains("below min_seconds")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.contains("cpu 7 does not exist")),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncdé\nf", 0), (1, 1));
+        assert_eq!(line_col("ab\ncdé\nf", 3), (2, 1));
+        assert_eq!(line_col("ab\ncdé\nf", 8), (3, 1));
+    }
+}
