@@ -3,6 +3,7 @@
 pub mod gemm_cmd;
 pub mod infer_cmd;
 pub mod models_cmd;
+pub mod records;
 pub mod stats;
 pub mod suite;
 

@@ -1,0 +1,331 @@
+//! Records: results.csv (one tidy row per point), samples.csv (raw batch
+//! latencies), appended and flushed row by row; reading them back for
+//! `--resume` and `merge`.
+
+use super::HarnessError;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One row of results.csv. Units are in the column names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    pub suite: String,
+    pub suite_hash: String,
+    pub experiment: String,
+    pub point: String,
+    pub repetition: usize,
+    pub model: String,
+    pub engine: String,
+    pub kernel: String,
+    pub conv: String,
+    pub fusion: bool,
+    pub threads: usize,
+    pub batch: usize,
+    pub mc: usize,
+    pub nc: usize,
+    pub kc: usize,
+    #[serde(rename = "loop")]
+    pub parallel: String,
+    /// Pinned logical CPUs, space-separated; empty when not pinned.
+    pub cpus: String,
+    pub iterations: usize,
+    pub duration_s: f64,
+    pub images_per_s: f64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p90: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_mean: f64,
+    pub latency_ms_min: f64,
+    pub latency_ms_max: f64,
+    pub latency_ms_stdev: f64,
+    pub latency_ci95_low_ms: f64,
+    pub latency_ci95_high_ms: f64,
+    pub cv: f64,
+    pub outliers: usize,
+    /// Warnings about this point, `; `-separated.
+    pub warnings: String,
+    pub host: String,
+    pub timestamp_utc: String,
+}
+
+/// One row of samples.csv: one timed batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampleRow {
+    pub point: String,
+    pub batch_index: usize,
+    pub latency_ms: f64,
+    pub outlier: bool,
+}
+
+/// A CSV file opened for appending; the header is written when the file is new.
+pub struct Appender {
+    path: PathBuf,
+    file: File,
+    header_needed: bool,
+}
+
+impl Appender {
+    pub fn open(path: &Path) -> Result<Appender, HarnessError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| io_err(path, e))?;
+        let header_needed = file.metadata().map_err(|e| io_err(path, e))?.len() == 0;
+        Ok(Appender {
+            path: path.to_path_buf(),
+            file,
+            header_needed,
+        })
+    }
+
+    /// Appends `rows` in one write and flushes it to the file (and the disk
+    /// when `sync`), so a crash leaves whole rows behind.
+    pub fn append<T: Serialize>(&mut self, rows: &[T], sync: bool) -> Result<(), HarnessError> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(self.header_needed)
+            .from_writer(Vec::new());
+        for r in rows {
+            w.serialize(r).map_err(|e| rec_err(&self.path, e))?;
+        }
+        let buf = w.into_inner().map_err(|e| rec_err(&self.path, e))?;
+        self.file
+            .write_all(&buf)
+            .and_then(|_| self.file.flush())
+            .map_err(|e| io_err(&self.path, e))?;
+        if sync {
+            self.file.sync_data().map_err(|e| io_err(&self.path, e))?;
+        }
+        if !rows.is_empty() {
+            self.header_needed = false;
+        }
+        Ok(())
+    }
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> HarnessError {
+    HarnessError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn rec_err(path: &Path, e: impl std::fmt::Display) -> HarnessError {
+    HarnessError::Records {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Reads every row of a CSV file strictly: any malformed row is an error
+/// naming its line.
+pub fn read_rows<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, HarnessError> {
+    let (rows, bad) = read_rows_lenient(path)?;
+    match bad {
+        Some(e) => Err(e),
+        None => Ok(rows),
+    }
+}
+
+/// Reads rows up to the first malformed one; returns the good rows and the
+/// error of the first bad one (a row torn by a crash, at the end).
+pub fn read_rows_lenient<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+) -> Result<(Vec<T>, Option<HarnessError>), HarnessError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .from_path(path)
+        .map_err(|e| io_err(path, e))?;
+    let mut rows = Vec::new();
+    for (i, r) in rdr.deserialize::<T>().enumerate() {
+        match r {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                let line = e.position().map_or(i as u64 + 2, |p| p.line());
+                let err = HarnessError::Records {
+                    path: path.to_path_buf(),
+                    reason: format!("line {line}: {e}; the file is not a joulebench results/samples CSV or is damaged"),
+                };
+                return Ok((rows, Some(err)));
+            }
+        }
+    }
+    Ok((rows, None))
+}
+
+/// Rewrites `path` with exactly `rows` (via a temporary file and rename).
+pub fn rewrite<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), HarnessError> {
+    let tmp = path.with_extension("csv.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut a = Appender::open(&tmp)?;
+    a.append(rows, true)?;
+    drop(a);
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+}
+
+/// `joulebench merge`: concatenates results files of one suite. Refuses
+/// files of different suites (hash) and points recorded twice.
+pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<usize, HarnessError> {
+    if inputs.is_empty() {
+        return Err(HarnessError::Usage {
+            name: "inputs",
+            reason: "give at least one results.csv to merge".into(),
+        });
+    }
+    let mut all: Vec<ResultRow> = Vec::new();
+    let mut hash: Option<(String, PathBuf)> = None;
+    let mut seen = HashSet::new();
+    for p in inputs {
+        let rows: Vec<ResultRow> = read_rows(p)?;
+        for r in rows {
+            match &hash {
+                None => hash = Some((r.suite_hash.clone(), p.clone())),
+                Some((h, first)) if *h != r.suite_hash => {
+                    return Err(HarnessError::Records {
+                        path: p.clone(),
+                        reason: format!(
+                            "point `{}` comes from suite hash {}, but {} has {}; merge only shards of the same suite file",
+                            r.point,
+                            short(&r.suite_hash),
+                            first.display(),
+                            short(h)
+                        ),
+                    });
+                }
+                _ => {}
+            }
+            if !seen.insert(r.point.clone()) {
+                return Err(HarnessError::Records {
+                    path: p.clone(),
+                    reason: format!(
+                        "point `{}` is recorded twice (overlapping shards?); merge each shard once",
+                        r.point
+                    ),
+                });
+            }
+            all.push(r);
+        }
+    }
+    if out.exists() {
+        return Err(HarnessError::Usage {
+            name: "out",
+            reason: format!(
+                "{} exists; choose a new file (merge never overwrites)",
+                out.display()
+            ),
+        });
+    }
+    rewrite(out, &all)?;
+    Ok(all.len())
+}
+
+fn short(h: &str) -> &str {
+    &h[..h.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn row(point: &str, hash: &str) -> ResultRow {
+        ResultRow {
+            suite: "s".into(),
+            suite_hash: hash.into(),
+            experiment: "e".into(),
+            point: point.into(),
+            repetition: 0,
+            model: "tiny".into(),
+            engine: "joulebench".into(),
+            kernel: "avx2".into(),
+            conv: "auto".into(),
+            fusion: true,
+            threads: 2,
+            batch: 4,
+            mc: 48,
+            nc: 256,
+            kc: 64,
+            parallel: "auto".into(),
+            cpus: "0 1".into(),
+            iterations: 10,
+            duration_s: 0.5,
+            images_per_s: 1234.5,
+            latency_ms_p50: 1.25,
+            latency_ms_p90: 1.5,
+            latency_ms_p99: 1.75,
+            latency_ms_mean: 1.3,
+            latency_ms_min: 1.0,
+            latency_ms_max: 2.0,
+            latency_ms_stdev: 0.1,
+            latency_ci95_low_ms: 1.2,
+            latency_ci95_high_ms: 1.3,
+            cv: 0.077,
+            outliers: 1,
+            warnings: "a, b; c \"q\"".into(),
+            host: "h".into(),
+            timestamp_utc: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("joulebench-rec-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn csv_round_trip_keeps_every_value() {
+        let d = tmpdir("rt");
+        let p = d.join("results.csv");
+        let rows = vec![row("a", "h1"), row("b", "h1")];
+        let mut a = Appender::open(&p).unwrap();
+        a.append(&rows[..1], false).unwrap();
+        drop(a);
+        // reopening appends without a second header
+        Appender::open(&p)
+            .unwrap()
+            .append(&rows[1..], true)
+            .unwrap();
+        let back: Vec<ResultRow> = read_rows(&p).unwrap();
+        assert_eq!(back, rows);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.starts_with("suite,suite_hash,experiment,point,"));
+        assert!(text.lines().next().unwrap().contains(",loop,"));
+    }
+
+    #[test]
+    fn a_torn_last_row_is_reported_and_the_rest_kept() {
+        let d = tmpdir("torn");
+        let p = d.join("results.csv");
+        Appender::open(&p)
+            .unwrap()
+            .append(&[row("a", "h")], false)
+            .unwrap();
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"s,h,e,b,0,tiny,joule").unwrap();
+        let (rows, bad) = read_rows_lenient::<ResultRow>(&p).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(bad.unwrap().to_string().contains("line 3"));
+    }
+
+    #[test]
+    fn merge_refuses_mixed_hashes_and_duplicates() {
+        let d = tmpdir("merge");
+        let (a, b, c) = (d.join("a.csv"), d.join("b.csv"), d.join("c.csv"));
+        rewrite(&a, &[row("p1", "h1")]).unwrap();
+        rewrite(&b, &[row("p2", "h1")]).unwrap();
+        rewrite(&c, &[row("p3", "h2")]).unwrap();
+        assert_eq!(merge(&[a.clone(), b.clone()], &d.join("m.csv")).unwrap(), 2);
+        let e = merge(&[a.clone(), c], &d.join("m2.csv")).unwrap_err();
+        assert!(
+            e.is_bad_input() && e.to_string().contains("suite hash"),
+            "{e}"
+        );
+        let e = merge(&[a.clone(), a], &d.join("m3.csv")).unwrap_err();
+        assert!(e.to_string().contains("recorded twice"), "{e}");
+        assert!(!d.join("m2.csv").exists() && !d.join("m3.csv").exists());
+    }
+}
