@@ -4,7 +4,10 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use joulebench::engine::conv::ConvChoice;
 use joulebench::engine::gemm::ParallelLoop;
-use joulebench::harness::{self, gemm_cmd, infer_cmd, models_cmd};
+use joulebench::harness::runner::{self, RunOptions, Shard};
+use joulebench::harness::suite::Suite;
+use joulebench::harness::{self, gemm_cmd, infer_cmd, models_cmd, records};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -111,6 +114,38 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Run an experiment suite (TOML) and record results.csv, samples.csv
+    /// and manifest.json under results/<suite>/<UTC timestamp>/.
+    Run {
+        /// The suite file.
+        suite: PathBuf,
+        /// Results root instead of ./results.
+        #[arg(long, default_value = "results", conflicts_with = "resume")]
+        out: PathBuf,
+        /// Continue the run recorded in this directory (same suite file).
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
+        /// Run only the points i-1, i-1+n, ... of the expansion (1 <= i <= n).
+        #[arg(long, value_name = "i/n")]
+        shard: Option<String>,
+        /// Print the expanded points and the estimated time; run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Root for sysfs reads (power sources; not used yet).
+        #[arg(long, value_name = "DIR")]
+        sysfs_root: Option<PathBuf>,
+        /// No progress output (warnings and errors still go to stderr).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Join results.csv files of one suite (shards) into one file.
+    Merge {
+        /// results.csv files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn default_threads() -> usize {
@@ -205,7 +240,63 @@ fn dispatch(cli: Cli) -> Result<()> {
             let r = infer_cmd::run_infer(&spec)?;
             emit(format, &r, || r.to_string())
         }
+        Cmd::Run {
+            suite,
+            out,
+            resume,
+            shard,
+            dry_run,
+            sysfs_root: _,
+            quiet,
+        } => run_cmd(suite, out, resume, shard, dry_run, quiet),
+        Cmd::Merge { inputs, out } => {
+            let n = records::merge(&inputs, &out)?;
+            println!(
+                "merged {n} row(s) from {} file(s) into {}",
+                inputs.len(),
+                out.display()
+            );
+            Ok(())
+        }
     }
+}
+
+fn run_cmd(
+    suite: PathBuf,
+    out: PathBuf,
+    resume: Option<PathBuf>,
+    shard: Option<String>,
+    dry_run: bool,
+    quiet: bool,
+) -> Result<()> {
+    let shard = shard.map(|s| s.parse::<Shard>()).transpose()?;
+    let suite = Suite::load(&suite)?;
+    if dry_run {
+        print!("{}", runner::dry_run(&suite, shard));
+        return Ok(());
+    }
+    runner::install_ctrlc_handler()?;
+    let outcome = runner::run_suite(
+        &suite,
+        &RunOptions {
+            out_root: out,
+            resume,
+            shard,
+            quiet,
+        },
+    )?;
+    println!(
+        "recorded {} point(s){} in {} ({} warning(s))",
+        outcome.recorded,
+        if outcome.skipped > 0 {
+            format!(", {} already there", outcome.skipped)
+        } else {
+            String::new()
+        },
+        outcome.dir.display(),
+        outcome.warnings
+    );
+    Ok(())
 }
 
 fn main() {

@@ -3,6 +3,7 @@
 //! per-layer profile.
 
 use super::gemm_cmd::fill_uniform;
+use super::runner::time_batches;
 use super::stats::quantile_sorted;
 use crate::engine::conv::{ConvAlgo, ConvChoice};
 use crate::engine::gemm::{measure_peak, ParallelLoop};
@@ -12,7 +13,7 @@ use crate::engine::EngineError;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What `joulebench infer` was asked to run.
 #[derive(Clone, Debug)]
@@ -138,21 +139,11 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, EngineError> {
         sess.run(&input)?;
     }
     sess.set_profiling(spec.profile);
-    let mut lat = Vec::new();
-    let start = Instant::now();
-    loop {
-        let t = Instant::now();
-        sess.run(&input)?;
-        lat.push(t.elapsed().as_secs_f64());
-        let done = match spec.iterations {
-            Some(n) => lat.len() >= n,
-            None => lat.len() >= 3 && start.elapsed().as_secs_f64() >= spec.seconds,
-        };
-        if done {
-            break;
-        }
-    }
-    let duration = start.elapsed().as_secs_f64();
+    let (mut lat, duration) =
+        time_batches(&mut sess, &input, |n, elapsed| match spec.iterations {
+            Some(k) => n >= k,
+            None => n >= 3 && elapsed >= spec.seconds,
+        })?;
     let total: f64 = lat.iter().sum();
     let iters = lat.len();
     lat.sort_by(f64::total_cmp);

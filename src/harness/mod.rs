@@ -2,8 +2,10 @@
 
 pub mod gemm_cmd;
 pub mod infer_cmd;
+pub mod machine;
 pub mod models_cmd;
 pub mod records;
+pub mod runner;
 pub mod stats;
 pub mod suite;
 

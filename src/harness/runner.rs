@@ -1,0 +1,752 @@
+//! `joulebench run`: measures every point of a suite and records it.
+
+use super::gemm_cmd::fill_uniform;
+use super::machine;
+use super::records::{self, Appender, ResultRow, SampleRow};
+use super::stats::{slow_start, summarize};
+use super::suite::{estimate_seconds, CacheSpec, Measurement, Point, Suite};
+use super::HarnessError;
+use crate::engine::conv::ConvChoice;
+use crate::engine::gemm::{CacheConfig, Kernel, ParallelLoop};
+use crate::engine::graph::Graph;
+use crate::engine::models;
+use crate::engine::session::{Session, SessionOptions};
+use crate::engine::EngineError;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Runs `sess` on `input` batch after batch, timing each on the monotonic
+/// clock, until `done(batches, elapsed_s)` says so (checked after each batch).
+/// Returns the per-batch latencies in seconds and the wall time.
+pub fn time_batches(
+    sess: &mut Session,
+    input: &[f32],
+    mut done: impl FnMut(usize, f64) -> bool,
+) -> Result<(Vec<f64>, f64), EngineError> {
+    let mut lat = Vec::new();
+    let start = Instant::now();
+    loop {
+        let t = Instant::now();
+        sess.run(input)?;
+        lat.push(t.elapsed().as_secs_f64());
+        if done(lat.len(), start.elapsed().as_secs_f64()) {
+            break;
+        }
+    }
+    Ok((lat, start.elapsed().as_secs_f64()))
+}
+
+/// `--shard i/n`: the points whose index is `i - 1` modulo `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based.
+    pub index: usize,
+    pub count: usize,
+}
+
+impl FromStr for Shard {
+    type Err = HarnessError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || HarnessError::Usage {
+            name: "shard",
+            reason: format!("`{s}` is not i/n with 1 <= i <= n (for example --shard 2/4)"),
+        };
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: usize = i.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    pub fn select(&self, points: Vec<Point>) -> Vec<Point> {
+        points
+            .into_iter()
+            .filter(|p| p.index % self.count == self.index - 1)
+            .collect()
+    }
+}
+
+/// How `joulebench run` was asked to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Results root: records go to `<out_root>/<suite>/<UTC timestamp>/`.
+    pub out_root: PathBuf,
+    /// Continue the run recorded in this directory.
+    pub resume: Option<PathBuf>,
+    pub shard: Option<Shard>,
+    pub quiet: bool,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub recorded: usize,
+    pub skipped: usize,
+    pub warnings: usize,
+}
+
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Ctrl-C once: the point in progress is dropped and the run stops with its
+/// finished rows on disk. Twice: exit at once (every finished row is already
+/// flushed).
+pub fn install_ctrlc_handler() -> Result<(), HarnessError> {
+    ctrlc::set_handler(|| {
+        STOP.store(true, Ordering::SeqCst);
+        if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: dropping the point in progress (Ctrl-C again to quit at once)");
+    })
+    .map_err(|e| HarnessError::Io {
+        path: PathBuf::from("<signal handler>"),
+        reason: e.to_string(),
+    })
+}
+
+fn stopping() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// Rough GFLOP/s per thread by kernel, for time estimates only.
+fn nominal_gflops_per_thread() -> f64 {
+    match Kernel::from_env().map(|k| k.name()) {
+        Ok("avx2") => 40.0,
+        Ok("neon") => 12.0,
+        _ => 3.0,
+    }
+}
+
+/// The points this invocation runs: the expansion, sharded.
+pub fn selected_points(suite: &Suite, shard: Option<Shard>) -> Vec<Point> {
+    let pts = suite.points();
+    match shard {
+        Some(s) => s.select(pts),
+        None => pts,
+    }
+}
+
+/// `--dry-run`: the expanded points and an estimated total time.
+pub fn dry_run(suite: &Suite, shard: Option<Shard>) -> String {
+    let pts = selected_points(suite, shard);
+    let mut s = format!(
+        "suite {} ({}), {} point(s){}\n",
+        suite.name,
+        &suite.hash[..12],
+        pts.len(),
+        shard.map_or(String::new(), |sh| format!(
+            " in shard {}/{} of {}",
+            sh.index,
+            sh.count,
+            suite.points().len()
+        ))
+    );
+    for p in &pts {
+        s.push_str(&format!("{:>5}  {}\n", p.index, p.id));
+    }
+    let est = estimate_seconds(suite, &pts, nominal_gflops_per_thread());
+    s.push_str(&format!(
+        "estimated total: {} (rough: warm-up, measuring and cool-down at a nominal speed)\n",
+        human_duration(est)
+    ));
+    s
+}
+
+fn human_duration(s: f64) -> String {
+    let s = s.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Progress output: bars on a terminal, one line per point otherwise,
+/// nothing but warnings with `--quiet`.
+enum Progress {
+    Bars {
+        _multi: MultiProgress,
+        overall: ProgressBar,
+        point: ProgressBar,
+    },
+    Lines,
+    Quiet,
+}
+
+impl Progress {
+    fn new(quiet: bool, total: usize) -> Progress {
+        if quiet {
+            return Progress::Quiet;
+        }
+        if !std::io::stdout().is_terminal() {
+            return Progress::Lines;
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+        let overall = multi.add(ProgressBar::new(total as u64));
+        overall.set_style(
+            ProgressStyle::with_template(
+                "points {bar:30.cyan/blue} {pos}/{len} elapsed {elapsed} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let point = multi.add(ProgressBar::new(1000));
+        point.set_style(
+            ProgressStyle::with_template("{msg:50} {bar:20.green} {percent:>3}% ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Progress::Bars {
+            _multi: multi,
+            overall,
+            point,
+        }
+    }
+
+    fn start_point(&self, label: &str) {
+        if let Progress::Bars { point, .. } = self {
+            point.reset();
+            point.set_message(label.to_string());
+        }
+    }
+
+    /// Fraction of the current point's measurement done.
+    fn measure(&self, frac: f64) {
+        if let Progress::Bars { point, .. } = self {
+            point.set_position((frac.clamp(0.0, 1.0) * 1000.0) as u64);
+        }
+    }
+
+    fn finish_point(&self, line: &str) {
+        match self {
+            Progress::Bars { overall, .. } => overall.inc(1),
+            Progress::Lines => println!("{line}"),
+            Progress::Quiet => {}
+        }
+    }
+
+    fn warn(&self, msg: &str) {
+        match self {
+            Progress::Bars { overall, .. } => overall.suspend(|| eprintln!("warning: {msg}")),
+            _ => eprintln!("warning: {msg}"),
+        }
+    }
+
+    fn done(&self) {
+        if let Progress::Bars { overall, point, .. } = self {
+            point.finish_and_clear();
+            overall.finish();
+        }
+    }
+}
+
+/// The options that need a new session when they change (batch does not).
+#[derive(Clone, Debug, PartialEq)]
+struct SessionKey {
+    model: String,
+    threads: usize,
+    cache: CacheSpec,
+    parallel: ParallelLoop,
+    conv: ConvChoice,
+    fusion: bool,
+    cpus: Option<Vec<usize>>,
+}
+
+/// The results directory for a fresh run.
+fn new_run_dir(root: &Path, suite: &Suite, shard: Option<Shard>) -> Result<PathBuf, HarnessError> {
+    let ts = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let suffix = shard.map_or(String::new(), |s| format!("-shard{}of{}", s.index, s.count));
+    let base = root.join(&suite.name);
+    let mut dir = base.join(format!("{ts}{suffix}"));
+    let mut k = 2;
+    while dir.exists() {
+        dir = base.join(format!("{ts}{suffix}-{k}"));
+        k += 1;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| HarnessError::Io {
+        path: dir.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(dir)
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), HarnessError> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(v).map_err(|e| HarnessError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(&tmp, text + "\n")
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| HarnessError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+}
+
+/// Reads what a previous run in `dir` recorded; repairs a torn last row and
+/// drops samples of points that have no results row. Returns the recorded
+/// point ids.
+fn prepare_resume(dir: &Path, suite: &Suite) -> Result<HashSet<String>, HarnessError> {
+    let bad = |reason: String| HarnessError::Usage {
+        name: "resume",
+        reason,
+    };
+    if !dir.is_dir() {
+        return Err(bad(format!(
+            "{} is not a directory; give the run directory (results/<suite>/<timestamp>)",
+            dir.display()
+        )));
+    }
+    let manifest = dir.join("manifest.json");
+    if let Ok(text) = std::fs::read_to_string(&manifest) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            if let Some(h) = v["suite_hash"].as_str() {
+                if h != suite.hash {
+                    return Err(bad(format!(
+                        "{} was recorded from a different suite file (hash {} here, {} there); resume with the same file or start a new run",
+                        dir.display(),
+                        &suite.hash[..12],
+                        &h[..h.len().min(12)]
+                    )));
+                }
+            }
+        }
+    }
+    let results = dir.join("results.csv");
+    let mut done = HashSet::new();
+    if results.exists() {
+        let (rows, torn) = records::read_rows_lenient::<ResultRow>(&results)?;
+        for r in &rows {
+            if r.suite_hash != suite.hash {
+                return Err(bad(format!(
+                    "{} holds point `{}` of another suite version (hash {}); resume with the same suite file",
+                    results.display(),
+                    r.point,
+                    &r.suite_hash[..r.suite_hash.len().min(12)]
+                )));
+            }
+            done.insert(r.point.clone());
+        }
+        if torn.is_some() {
+            records::rewrite(&results, &rows)?;
+        }
+    }
+    let samples = dir.join("samples.csv");
+    if samples.exists() {
+        let (rows, _) = records::read_rows_lenient::<SampleRow>(&samples)?;
+        let keep: Vec<SampleRow> = rows
+            .into_iter()
+            .filter(|s| done.contains(&s.point))
+            .collect();
+        records::rewrite(&samples, &keep)?;
+    }
+    Ok(done)
+}
+
+#[cfg(target_os = "linux")]
+mod affinity {
+    use super::HarnessError;
+    use std::path::PathBuf;
+
+    /// The affinity the process started with.
+    pub fn current() -> Option<libc::cpu_set_t> {
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0)
+                .then_some(set)
+        }
+    }
+
+    /// Pins the calling thread (and the threads it starts later) to `cpus`,
+    /// or restores `original`.
+    pub fn set(
+        cpus: Option<&[usize]>,
+        original: Option<&libc::cpu_set_t>,
+    ) -> Result<(), HarnessError> {
+        // SAFETY: as above; CPU_SET is bounds-checked against the set size.
+        let rc = unsafe {
+            let set = match (cpus, original) {
+                (Some(list), _) => {
+                    let mut s: libc::cpu_set_t = std::mem::zeroed();
+                    for &c in list {
+                        libc::CPU_SET(c, &mut s);
+                    }
+                    s
+                }
+                (None, Some(o)) => *o,
+                (None, None) => return Ok(()),
+            };
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+        };
+        if rc != 0 {
+            return Err(HarnessError::Io {
+                path: PathBuf::from("<sched_setaffinity>"),
+                reason: format!(
+                    "could not pin to cpus {cpus:?}: {}",
+                    std::io::Error::last_os_error()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// FNV-1a of a point id: the bootstrap seed, so intervals are reproducible.
+fn seed_of(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn sleep_interruptible(secs: f64) {
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    while !stopping() {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// Warms up and measures one point; `None` when interrupted.
+fn measure(
+    sess: &mut Session,
+    input: &[f32],
+    m: &Measurement,
+    progress: &Progress,
+) -> Result<Option<(Vec<f64>, f64)>, EngineError> {
+    let w0 = Instant::now();
+    let mut i = 0;
+    while i < m.warmup_iterations || w0.elapsed().as_secs_f64() < m.warmup_seconds {
+        if stopping() {
+            return Ok(None);
+        }
+        sess.run(input)?;
+        i += 1;
+    }
+    let max = m.max_seconds;
+    let (lat, dur) = time_batches(sess, input, |n, el| {
+        let frac = (n as f64 / m.min_batches as f64).min(if m.min_seconds > 0.0 {
+            el / m.min_seconds
+        } else {
+            1.0
+        });
+        let frac = max.map_or(frac, |mx| frac.max(el / mx.max(1e-9)));
+        progress.measure(frac);
+        stopping() || (n >= m.min_batches && el >= m.min_seconds) || max.is_some_and(|mx| el >= mx)
+    })?;
+    if stopping() {
+        return Ok(None);
+    }
+    Ok(Some((lat, dur)))
+}
+
+/// Runs `suite` (or its shard), recording into a new directory or the one
+/// being resumed.
+pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, HarnessError> {
+    let engine_err = |context: String| move |source| HarnessError::Engine { context, source };
+    let kernel = Kernel::from_env().map_err(engine_err("choosing the micro-kernel".into()))?;
+    let points = selected_points(suite, opts.shard);
+    let (dir, done) = match &opts.resume {
+        Some(d) => (d.clone(), prepare_resume(d, suite)?),
+        None => (
+            new_run_dir(&opts.out_root, suite, opts.shard)?,
+            HashSet::new(),
+        ),
+    };
+    let manifest_path = dir.join("manifest.json");
+    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut manifest = match std::fs::read_to_string(&manifest_path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    {
+        Some(mut m) if opts.resume.is_some() => {
+            if let Some(a) = m["resumed_utc"].as_array_mut() {
+                a.push(started.clone().into());
+            } else {
+                m["resumed_utc"] = serde_json::json!([started.clone()]);
+            }
+            m
+        }
+        _ => {
+            let auto = CacheConfig::auto(kernel.mr, kernel.nr);
+            serde_json::json!({
+                "suite": suite.name,
+                "suite_file": suite.path.display().to_string(),
+                "suite_hash": suite.hash,
+                "suite_text": suite.text,
+                "joulebench_version": env!("CARGO_PKG_VERSION"),
+                "git_revision": machine::git_revision(),
+                "kernel": kernel.name(),
+                "auto_cache_config": { "mc": auto.mc, "nc": auto.nc, "kc": auto.kc },
+                "shard": opts.shard.map(|s| format!("{}/{}", s.index, s.count)),
+                "points_total": suite.points().len(),
+                "points_selected": points.len(),
+                "started_utc": started,
+                "machine": machine::collect(),
+            })
+        }
+    };
+    write_json(&manifest_path, &manifest)?;
+
+    let host = machine::host_name();
+    let todo: Vec<&Point> = points.iter().filter(|p| !done.contains(&p.id)).collect();
+    let skipped = points.len() - todo.len();
+    let progress = Progress::new(opts.quiet, todo.len());
+    if skipped > 0 && !opts.quiet {
+        progress.warn(&format!(
+            "resuming {}: {skipped} point(s) already recorded, {} to run",
+            dir.display(),
+            todo.len()
+        ));
+    }
+    let mut results = Appender::open(&dir.join("results.csv"))?;
+    let mut samples = Appender::open(&dir.join("samples.csv"))?;
+    #[cfg(target_os = "linux")]
+    let original_affinity = affinity::current();
+
+    let mut graph: Option<(String, Graph)> = None;
+    let mut current: Option<(SessionKey, Session)> = None;
+    let mut input: Vec<f32> = Vec::new();
+    let mut recorded = 0;
+    let mut warnings = 0;
+    let total = todo.len();
+    for (k, p) in todo.into_iter().enumerate() {
+        if stopping() {
+            break;
+        }
+        let m = &suite.experiments[p.experiment_index].measurement;
+        progress.start_point(&format!("[{}/{}] {}", k + 1, total, p.id));
+        if m.cooldown_seconds > 0.0 {
+            sleep_interruptible(m.cooldown_seconds);
+        }
+        let key = SessionKey {
+            model: p.model.clone(),
+            threads: p.threads,
+            cache: p.cache,
+            parallel: p.parallel,
+            conv: p.conv,
+            fusion: p.fusion,
+            cpus: m.cpus.clone(),
+        };
+        let ctx = format!("point {}", p.id);
+        if current.as_ref().is_none_or(|(k, _)| *k != key) {
+            drop(current.take()); // free the old session (and its threads) first
+            #[cfg(target_os = "linux")]
+            affinity::set(m.cpus.as_deref(), original_affinity.as_ref())?;
+            if graph.as_ref().is_none_or(|(name, _)| *name != p.model) {
+                drop(graph.take());
+                let g = models::build(&p.model, 0).map_err(engine_err(ctx.clone()))?;
+                graph = Some((p.model.clone(), g));
+            }
+            let (mc, nc, kc) = p.cache.overrides();
+            let sopts = SessionOptions {
+                batch: p.batch,
+                threads: p.threads,
+                mc,
+                nc,
+                kc,
+                parallel: p.parallel,
+                fusion: p.fusion,
+                conv: p.conv,
+                ..SessionOptions::default()
+            };
+            let g = &graph.as_ref().expect("graph built above").1;
+            let s = Session::new(g, &sopts).map_err(engine_err(ctx.clone()))?;
+            current = Some((key, s));
+        }
+        let sess = &mut current.as_mut().expect("session built above").1;
+        if sess.batch() != p.batch {
+            sess.set_batch(p.batch).map_err(engine_err(ctx.clone()))?;
+        }
+        if input.len() != sess.input_len() {
+            input = vec![0.0; sess.input_len()];
+            fill_uniform(&mut input, 42);
+        }
+        let Some((lat, duration)) =
+            measure(sess, &input, m, &progress).map_err(engine_err(ctx.clone()))?
+        else {
+            break;
+        };
+        let st = summarize(&lat, seed_of(&p.id)).expect("at least one batch is timed");
+        let mut warn = Vec::new();
+        if st.cv > m.cv_warn {
+            warn.push(format!(
+                "cv {:.3} above {:.3}: noisy measurement (other load, frequency scaling, too few batches?)",
+                st.cv, m.cv_warn
+            ));
+        }
+        if let Some(r) = slow_start(&lat, 1.5) {
+            warn.push(format!(
+                "first batches {r:.1}x slower than the median: raise warmup_iterations or warmup_seconds"
+            ));
+        }
+        if st.n < m.min_batches {
+            warn.push(format!(
+                "max_seconds reached after {} of min_batches = {} batches",
+                st.n, m.min_batches
+            ));
+        }
+        for w in &warn {
+            progress.warn(&format!("{}: {w}", p.id));
+        }
+        warnings += warn.len();
+        let cache = sess.cache();
+        let ms = 1e3;
+        let row = ResultRow {
+            suite: suite.name.clone(),
+            suite_hash: suite.hash.clone(),
+            experiment: p.experiment.clone(),
+            point: p.id.clone(),
+            repetition: p.repetition,
+            model: p.model.clone(),
+            engine: "joulebench".into(),
+            kernel: sess.kernel().name().into(),
+            conv: p.conv.to_string(),
+            fusion: p.fusion,
+            threads: p.threads,
+            batch: p.batch,
+            mc: cache.mc,
+            nc: cache.nc,
+            kc: cache.kc,
+            parallel: p.parallel.to_string(),
+            cpus: m.cpus.as_ref().map_or(String::new(), |c| {
+                c.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }),
+            iterations: st.n,
+            duration_s: duration,
+            images_per_s: (st.n * p.batch) as f64 / st.total,
+            latency_ms_p50: st.median * ms,
+            latency_ms_p90: st.p90 * ms,
+            latency_ms_p99: st.p99 * ms,
+            latency_ms_mean: st.mean * ms,
+            latency_ms_min: st.min * ms,
+            latency_ms_max: st.max * ms,
+            latency_ms_stdev: st.stdev * ms,
+            latency_ci95_low_ms: st.ci95_low * ms,
+            latency_ci95_high_ms: st.ci95_high * ms,
+            cv: st.cv,
+            outliers: st.outliers.iter().filter(|&&o| o).count(),
+            warnings: warn.join("; "),
+            host: host.clone(),
+            timestamp_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        let srows: Vec<SampleRow> = lat
+            .iter()
+            .zip(&st.outliers)
+            .enumerate()
+            .map(|(i, (&l, &o))| SampleRow {
+                point: p.id.clone(),
+                batch_index: i,
+                latency_ms: l * ms,
+                outlier: o,
+            })
+            .collect();
+        // Samples first: a results row is only there when its samples are.
+        samples.append(&srows, false)?;
+        results.append(std::slice::from_ref(&row), true)?;
+        recorded += 1;
+        progress.finish_point(&format!(
+            "[{}/{}] {}  {:.1} images/s  p50 {:.3} ms  cv {:.3}",
+            k + 1,
+            total,
+            p.id,
+            row.images_per_s,
+            row.latency_ms_p50,
+            row.cv
+        ));
+    }
+    progress.done();
+    drop(current);
+    #[cfg(target_os = "linux")]
+    affinity::set(None, original_affinity.as_ref())?;
+
+    let all: Vec<ResultRow> = records::read_rows(&dir.join("results.csv")).unwrap_or_default();
+    manifest["resolved_cache_configs"] = all
+        .iter()
+        .map(|r| serde_json::json!({ "point": r.point, "mc": r.mc, "nc": r.nc, "kc": r.kc }))
+        .collect();
+    manifest["points_recorded"] = all.len().into();
+    manifest["finished_utc"] = if stopping() {
+        serde_json::Value::Null
+    } else {
+        chrono::Utc::now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            .into()
+    };
+    write_json(&manifest_path, &manifest)?;
+    if stopping() {
+        return Err(HarnessError::Interrupted(format!(
+            "{recorded} point(s) recorded in {} this time, the point in progress was dropped; continue with --resume {}",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(RunOutcome {
+        dir,
+        recorded,
+        skipped,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_points() {
+        assert_eq!(
+            "2/4".parse::<Shard>().unwrap(),
+            Shard { index: 2, count: 4 }
+        );
+        for bad in ["0/4", "5/4", "1/0", "x", "1-2"] {
+            assert!(bad.parse::<Shard>().unwrap_err().is_bad_input(), "{bad}");
+        }
+        let text = "name = \"s\"\n[[experiment]]\nmodels = [\"tiny\"]\nbatch = [1, 2, 3, 4, 5]\nrepetitions = 2\n";
+        let suite = Suite::parse(text, Path::new("s.toml")).unwrap();
+        let all = suite.points();
+        assert_eq!(all.len(), 10);
+        let mut seen: Vec<String> = Vec::new();
+        for i in 1..=3 {
+            let part = selected_points(&suite, Some(Shard { index: i, count: 3 }));
+            assert!(part.len() == 3 || part.len() == 4);
+            seen.extend(part.into_iter().map(|p| p.id));
+        }
+        seen.sort();
+        let mut ids: Vec<String> = all.into_iter().map(|p| p.id).collect();
+        ids.sort();
+        assert_eq!(seen, ids);
+    }
+
+    #[test]
+    fn dry_run_lists_points_and_an_estimate() {
+        let text = "name = \"s\"\n[[experiment]]\nname = \"e\"\nmodels = [\"tiny\"]\nbatch = [1, 2]\nmin_seconds = 2\nmax_seconds = 3\ncooldown_seconds = 1\n";
+        let suite = Suite::parse(text, Path::new("s.toml")).unwrap();
+        let out = dry_run(&suite, None);
+        assert!(out.contains("2 point(s)"), "{out}");
+        assert!(
+            out.contains("e/tiny/t1-b2-auto-auto-auto-fused-r0"),
+            "{out}"
+        );
+        // at least (2 s measuring + 1 s cool-down + 0.5 s warm-up) x 2
+        assert!(out.contains("estimated total: 7s"), "{out}");
+    }
+}
