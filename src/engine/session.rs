@@ -542,6 +542,19 @@ impl Session {
         }
         let ib = self.buf_of[self.input];
         self.bufs[ib][..want].copy_from_slice(input);
+        // Enter the pool once per inference: every layer's parallel loop then
+        // starts from inside it. (When the caller is not one of the pool's
+        // workers, each entry goes through rayon's global injector.)
+        match self.gemm.shared_pool() {
+            Some(pool) => pool.install(|| self.run_layers())?,
+            None => self.run_layers()?,
+        }
+        let ob = self.buf_of[self.output];
+        let len = self.shapes[self.output].len() * self.batch;
+        Ok(&self.bufs[ob][..len])
+    }
+
+    fn run_layers(&mut self) -> Result<(), EngineError> {
         for s in 0..self.steps.len() {
             let t0 = self.profile.as_ref().map(|_| Instant::now());
             self.exec(s)?;
@@ -549,9 +562,7 @@ impl Session {
                 p[s] += t0.elapsed().as_secs_f64();
             }
         }
-        let ob = self.buf_of[self.output];
-        let len = self.shapes[self.output].len() * self.batch;
-        Ok(&self.bufs[ob][..len])
+        Ok(())
     }
 
     fn exec(&mut self, s: usize) -> Result<(), EngineError> {

@@ -286,6 +286,10 @@ impl Gemm {
     pub fn pool(&self) -> Option<&ThreadPool> {
         self.pool.as_deref()
     }
+    /// The pool as a shared handle (cloning it does not allocate).
+    pub fn shared_pool(&self) -> Option<Arc<ThreadPool>> {
+        self.pool.clone()
+    }
 
     /// Packs weights once for this GEMM's kernel and kc.
     pub fn pack_b(&self, b: MatRef<'_>) -> Result<PackedB, EngineError> {

@@ -4,6 +4,12 @@
 //! global injector, whose queue allocates as it grows). Pools are kept per
 //! calling thread and size, so repeated runs (a sweep over threads, a model's
 //! many layers) do not respawn them.
+//!
+//! A thread can be worker 0 of one pool only: the first size it asks for. Its
+//! pools of other sizes are ordinary rayon pools, entered through rayon's
+//! global injector, whose queue allocates a block every 63 entries; a caller
+//! that wants allocation-free runs at several sizes runs each size on a thread
+//! of its own.
 
 use crate::engine::EngineError;
 use rayon::{ThreadPool, ThreadPoolBuilder};
