@@ -44,3 +44,16 @@ fn shipped_suites_validate() {
     let paper = Suite::parse_with_cores(&paper, &dir.join("paper-resnet50.toml"), 8).unwrap();
     assert_eq!(paper.points().len(), 128);
 }
+
+#[test]
+fn the_readme_example_suite_is_valid() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let len = readme[start..].find("```").unwrap();
+    let s = Suite::parse_with_cores(&readme[start..start + len], Path::new("README.md"), 8)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // 3 threads x 2 batches x 2 caches x 3 loops x 2 conv x 2 fusion = 144,
+    // minus threads=4,batch=1 (24) and im2col with jr (24, of which 4 overlap)
+    assert_eq!(s.points().len(), 144 - 24 - 24 + 4);
+}
