@@ -298,7 +298,11 @@ fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), HarnessError> {
 /// Reads what a previous run in `dir` recorded; repairs a torn last row and
 /// drops samples of points that have no results row. Returns the recorded
 /// point ids.
-fn prepare_resume(dir: &Path, suite: &Suite) -> Result<HashSet<String>, HarnessError> {
+fn prepare_resume(
+    dir: &Path,
+    suite: &Suite,
+    shard: Option<Shard>,
+) -> Result<HashSet<String>, HarnessError> {
     let bad = |reason: String| HarnessError::Usage {
         name: "resume",
         reason,
@@ -325,6 +329,20 @@ fn prepare_resume(dir: &Path, suite: &Suite) -> Result<HashSet<String>, HarnessE
         }
     }
     let results = dir.join("results.csv");
+    if let Ok(text) = std::fs::read_to_string(&manifest) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            let was = v["shard"].as_str().map(str::to_string);
+            let now = shard.map(|s| format!("{}/{}", s.index, s.count));
+            if was != now {
+                return Err(bad(format!(
+                    "{} was run with --shard {}; resume it with the same shard (now: {})",
+                    dir.display(),
+                    was.as_deref().unwrap_or("(none)"),
+                    now.as_deref().unwrap_or("(none)")
+                )));
+            }
+        }
+    }
     let mut done = HashSet::new();
     if results.exists() {
         let (rows, torn) = records::read_rows_lenient::<ResultRow>(&results)?;
@@ -370,15 +388,17 @@ mod affinity {
         }
     }
 
-    /// Pins the calling thread (and the threads it starts later) to `cpus`,
-    /// or restores `original`.
+    /// Pins every thread of the process (the engine keeps its worker pools
+    /// between sessions) and the threads started later to `cpus`, or
+    /// restores `original`.
     pub fn set(
         cpus: Option<&[usize]>,
         original: Option<&libc::cpu_set_t>,
     ) -> Result<(), HarnessError> {
-        // SAFETY: as above; CPU_SET is bounds-checked against the set size.
-        let rc = unsafe {
-            let set = match (cpus, original) {
+        // SAFETY: cpu_set_t is plain data; CPU_SET is bounds-checked against
+        // the set size.
+        let set = unsafe {
+            match (cpus, original) {
                 (Some(list), _) => {
                     let mut s: libc::cpu_set_t = std::mem::zeroed();
                     for &c in list {
@@ -388,17 +408,31 @@ mod affinity {
                 }
                 (None, Some(o)) => *o,
                 (None, None) => return Ok(()),
-            };
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+            }
         };
-        if rc != 0 {
-            return Err(HarnessError::Io {
-                path: PathBuf::from("<sched_setaffinity>"),
-                reason: format!(
-                    "could not pin to cpus {cpus:?}: {}",
-                    std::io::Error::last_os_error()
-                ),
-            });
+        let mut tids: Vec<libc::pid_t> = std::fs::read_dir("/proc/self/task")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        tids.push(0); // the calling thread, also when /proc is not mounted
+        for tid in tids {
+            // SAFETY: `set` lives across the call; a thread that exited
+            // meanwhile only makes the call fail with ESRCH.
+            let rc = unsafe {
+                libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set)
+            };
+            if rc != 0 {
+                let err = std::io::Error::last_os_error();
+                if err.raw_os_error() == Some(libc::ESRCH) {
+                    continue;
+                }
+                return Err(HarnessError::Io {
+                    path: PathBuf::from("<sched_setaffinity>"),
+                    reason: format!("could not pin to cpus {cpus:?}: {err}"),
+                });
+            }
         }
         Ok(())
     }
@@ -462,7 +496,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     let kernel = Kernel::from_env().map_err(engine_err("choosing the micro-kernel".into()))?;
     let points = selected_points(suite, opts.shard);
     let (dir, done) = match &opts.resume {
-        Some(d) => (d.clone(), prepare_resume(d, suite)?),
+        Some(d) => (d.clone(), prepare_resume(d, suite, opts.shard)?),
         None => (
             new_run_dir(&opts.out_root, suite, opts.shard)?,
             HashSet::new(),

@@ -526,6 +526,18 @@ impl Cx<'_> {
                 }
             }
         }
+        if let Some(cpus) = &cpus {
+            let most = threads.iter().map(|(n, _)| *n).max().unwrap_or(1);
+            if most > cpus.len() && !allow_over {
+                self.problem(
+                    cpus.first().map_or(v.span(), |(_, s)| s.clone()),
+                    format!(
+                        "threads = {most} on {} pinned cpu(s) would oversubscribe them; list more cpus or set allow_oversubscribe = true",
+                        cpus.len()
+                    ),
+                );
+            }
+        }
         let min_seconds = p
             .min_seconds
             .or(defaults.min_seconds)
@@ -1194,6 +1206,12 @@ exclude = [{ colour = 1 }]
             msgs.iter().any(|m| m.contains("cpu 7 does not exist")),
             "{msgs:?}"
         );
+        let text =
+            "name = \"s\"\n[[experiment]]\nmodels = \"tiny\"\nthreads = [1, 2]\ncpus = [3]\n";
+        let ps = problems(text);
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert_eq!((ps[0].line, ps[0].column), (5, 9));
+        assert!(ps[0].message.contains("threads = 2 on 1 pinned cpu(s)"));
     }
 
     #[test]
