@@ -83,6 +83,14 @@ fn a_bad_suite_exits_2_listing_every_problem_with_its_place() {
     let good = write_suite(&d, "name = \"g\"\n[[experiment]]\nmodels = [\"tiny\"]\n");
     let out = run(&["run", good.to_str().unwrap(), "--shard", "3/2", "--dry-run"]);
     assert_eq!(out.status.code(), Some(2));
+    // a missing suite or merge input is bad input, not a crash
+    let missing = d.join("missing.toml");
+    let out = run(&["run", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+    let m = d.join("m.csv");
+    let out = run(&["merge", "nope.csv", "--out", m.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 const KILL_SUITE: &str = r#"name = "killme"

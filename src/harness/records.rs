@@ -137,7 +137,7 @@ pub fn read_rows_lenient<T: for<'de> Deserialize<'de>>(
 ) -> Result<(Vec<T>, Option<HarnessError>), HarnessError> {
     let mut rdr = csv::ReaderBuilder::new()
         .from_path(path)
-        .map_err(|e| io_err(path, e))?;
+        .map_err(|e| rec_err(path, format!("cannot read: {e}")))?;
     let mut rows = Vec::new();
     for (i, r) in rdr.deserialize::<T>().enumerate() {
         match r {

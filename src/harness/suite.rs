@@ -209,9 +209,9 @@ pub struct Point {
 impl Suite {
     /// Reads and validates a suite file.
     pub fn load(path: &Path) -> Result<Suite, HarnessError> {
-        let text = std::fs::read_to_string(path).map_err(|e| HarnessError::Io {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
+        let text = std::fs::read_to_string(path).map_err(|e| HarnessError::Usage {
+            name: "suite",
+            reason: format!("cannot read {}: {e}", path.display()),
         })?;
         Suite::parse(&text, path)
     }
