@@ -34,6 +34,10 @@ pub struct ResultRow {
     pub iterations: usize,
     pub duration_s: f64,
     pub images_per_s: f64,
+    /// Convolution and dense floating-point work per image (multiply-add = 2).
+    pub gflop_per_image: f64,
+    /// `gflop_per_image` x `images_per_s`.
+    pub gflops: f64,
     pub latency_ms_p50: f64,
     pub latency_ms_p90: f64,
     pub latency_ms_p99: f64,
@@ -251,6 +255,8 @@ mod tests {
             iterations: 10,
             duration_s: 0.5,
             images_per_s: 1234.5,
+            gflop_per_image: 0.0123,
+            gflops: 15.2,
             latency_ms_p50: 1.25,
             latency_ms_p90: 1.5,
             latency_ms_p99: 1.75,

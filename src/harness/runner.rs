@@ -641,6 +641,8 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
         warnings += warn.len();
         let cache = sess.cache();
         let ms = 1e3;
+        let images_per_s = (st.n * p.batch) as f64 / st.total;
+        let gflop_per_image = sess.flops_per_image() / 1e9;
         let row = ResultRow {
             suite: suite.name.clone(),
             suite_hash: suite.hash.clone(),
@@ -666,7 +668,9 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             }),
             iterations: st.n,
             duration_s: duration,
-            images_per_s: (st.n * p.batch) as f64 / st.total,
+            images_per_s,
+            gflop_per_image,
+            gflops: gflop_per_image * images_per_s,
             latency_ms_p50: st.median * ms,
             latency_ms_p90: st.p90 * ms,
             latency_ms_p99: st.p99 * ms,

@@ -144,6 +144,25 @@ pub struct Exclude {
 }
 
 impl Exclude {
+    /// The first key whose values the experiment never takes.
+    fn never_matches(&self, e: &Experiment) -> Option<&'static str> {
+        fn none<T: PartialEq>(rule: &Option<Vec<T>>, have: &[T]) -> bool {
+            rule.as_ref()
+                .is_some_and(|r| !r.iter().any(|v| have.contains(v)))
+        }
+        [
+            ("model", none(&self.model, &e.models)),
+            ("threads", none(&self.threads, &e.threads)),
+            ("batch", none(&self.batch, &e.batch)),
+            ("cache", none(&self.cache, &e.cache)),
+            ("loop", none(&self.parallel, &e.parallel)),
+            ("conv", none(&self.conv, &e.conv)),
+            ("fusion", none(&self.fusion, &e.fusion)),
+        ]
+        .into_iter()
+        .find_map(|(k, never)| never.then_some(k))
+    }
+
     fn matches(&self, p: &Point) -> bool {
         fn m<T: PartialEq>(rule: &Option<Vec<T>>, v: &T) -> bool {
             rule.as_ref().is_none_or(|r| r.contains(v))
@@ -482,7 +501,7 @@ impl Cx<'_> {
                 DeValue::Array(a) => {
                     for rule in a.iter() {
                         if let Some(r) = self.exclude(rule) {
-                            excludes.push(r);
+                            excludes.push((r, rule.span()));
                         }
                     }
                 }
@@ -587,7 +606,7 @@ impl Cx<'_> {
             cv_warn: p.cv_warn.or(defaults.cv_warn).unwrap_or(d.cv_warn),
             allow_oversubscribe: allow_over,
         };
-        Some(Experiment {
+        let mut e = Experiment {
             name,
             models: models?,
             threads: threads.into_iter().map(|(n, _)| n).collect(),
@@ -597,9 +616,21 @@ impl Cx<'_> {
                 .unwrap_or_else(|| vec![ParallelLoop::Auto]),
             conv: pick(&p.conv, &defaults.conv).unwrap_or_else(|| vec![ConvChoice::Auto]),
             fusion: pick(&p.fusion, &defaults.fusion).unwrap_or_else(|| vec![true]),
-            exclude: excludes,
+            exclude: Vec::new(),
             measurement,
-        })
+        };
+        for (rule, span) in excludes {
+            if let Some(key) = rule.never_matches(&e) {
+                self.problem(
+                    span,
+                    format!(
+                        "this exclude rule's `{key}` matches none of the experiment's values, so it drops nothing (a typo?)"
+                    ),
+                );
+            }
+            e.exclude.push(rule);
+        }
+        Some(e)
     }
 
     /// Sweep and measurement keys of a table; `extra` keys are handled by the caller.
@@ -1168,6 +1199,15 @@ exclude = [{ colour = 1 }]
         assert_eq!(ps.len(), 10, "{ps:#?}");
         // Column of `colour` on line 2 is 1; of 64 on line 4 is 15.
         assert!(ps.iter().any(|p| p.line == 4 && p.column == 15));
+    }
+
+    #[test]
+    fn an_exclude_rule_that_can_never_match_is_reported() {
+        let text = "name = \"s\"\n[[experiment]]\nmodels = \"tiny\"\nbatch = [1, 2]\nexclude = [\n  { batch = 2 },\n  { batch = 3, conv = \"im2col\" },\n]\n";
+        let ps = problems(text);
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert_eq!(ps[0].line, 7);
+        assert!(ps[0].message.contains("`batch` matches none"), "{ps:?}");
     }
 
     #[test]
