@@ -143,6 +143,7 @@ enum Cmd {
         /// results.csv files.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+        /// The merged file (must not exist yet).
         #[arg(long)]
         out: PathBuf,
     },

@@ -559,6 +559,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     let mut recorded = 0;
     let mut warnings = 0;
     let total = todo.len();
+    let run_start = Instant::now();
     for (k, p) in todo.into_iter().enumerate() {
         if stopping() {
             break;
@@ -701,14 +702,16 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
         samples.append(&srows, false)?;
         results.append(std::slice::from_ref(&row), true)?;
         recorded += 1;
+        let per_point = run_start.elapsed().as_secs_f64() / (k + 1) as f64;
         progress.finish_point(&format!(
-            "[{}/{}] {}  {:.1} images/s  p50 {:.3} ms  cv {:.3}",
+            "[{}/{}] {}  {:.1} images/s  p50 {:.3} ms  cv {:.3}  (ETA {})",
             k + 1,
             total,
             p.id,
             row.images_per_s,
             row.latency_ms_p50,
-            row.cv
+            row.cv,
+            human_duration(per_point * (total - k - 1) as f64)
         ));
     }
     progress.done();
