@@ -225,8 +225,9 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<usize, HarnessError> {
     Ok(all.len())
 }
 
-fn short(h: &str) -> &str {
-    &h[..h.len().min(12)]
+/// The first 12 characters of a hash (any text, as read from a file).
+pub fn short(h: &str) -> String {
+    h.chars().take(12).collect()
 }
 
 #[cfg(test)]

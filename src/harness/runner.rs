@@ -322,7 +322,7 @@ fn prepare_resume(
                         "{} was recorded from a different suite file (hash {} here, {} there); resume with the same file or start a new run",
                         dir.display(),
                         &suite.hash[..12],
-                        &h[..h.len().min(12)]
+                        records::short(h)
                     )));
                 }
             }
@@ -352,7 +352,7 @@ fn prepare_resume(
                     "{} holds point `{}` of another suite version (hash {}); resume with the same suite file",
                     results.display(),
                     r.point,
-                    &r.suite_hash[..r.suite_hash.len().min(12)]
+                    records::short(&r.suite_hash)
                 )));
             }
             done.insert(r.point.clone());

@@ -375,6 +375,10 @@ struct Partial {
     max_span: Option<Range<usize>>,
 }
 
+/// Largest batch a suite may ask for (the engine allocates activations for
+/// the whole batch up front).
+pub const MAX_BATCH: usize = 4096;
+
 const SWEEP_KEYS: &[&str] = &["threads", "batch", "cache", "loop", "conv", "fusion"];
 const MEASURE_KEYS: &[&str] = &[
     "warmup_iterations",
@@ -642,7 +646,17 @@ impl Cx<'_> {
                 "threads" => p.threads = self.list(v, key, |cx, x| cx.count(x, key)),
                 "batch" => {
                     p.batch = self
-                        .list(v, key, |cx, x| cx.count(x, key).map(|(n, _)| (n, x.span())))
+                        .list(v, key, |cx, x| {
+                            let (n, span) = cx.count(x, key)?;
+                            if n > MAX_BATCH {
+                                cx.problem(
+                                    span,
+                                    format!("batch = {n} is above {MAX_BATCH}; the activations would not fit in memory"),
+                                );
+                                return None;
+                            }
+                            Some((n, span))
+                        })
                         .map(strip)
                 }
                 "cache" => {
@@ -1172,7 +1186,7 @@ min_batches = "many"
 
 [[experiment]]
 models = ["tiny", "resnet9000", "nets/x.onnx"]
-batch = [0]
+batch = [0, 100000]
 loop = ["kc"]
 cache = [{ mc = 8, zz = 1 }]
 power = "rapl"
@@ -1192,11 +1206,12 @@ exclude = [{ colour = 1 }]
         at(8, "unknown model `resnet9000`");
         at(8, "ONNX import is not supported yet");
         at(9, "`batch` must be at least 1");
+        at(9, "batch = 100000 is above 4096");
         at(10, "\"kc\" is not known");
         at(11, "unknown key `zz` in a cache config");
         at(12, "power source `rapl`");
         at(13, "unknown key `colour` in an exclude rule");
-        assert_eq!(ps.len(), 10, "{ps:#?}");
+        assert_eq!(ps.len(), 11, "{ps:#?}");
         // Column of `colour` on line 2 is 1; of 64 on line 4 is 15.
         assert!(ps.iter().any(|p| p.line == 4 && p.column == 15));
     }
