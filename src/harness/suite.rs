@@ -379,6 +379,9 @@ struct Partial {
 /// the whole batch up front).
 pub const MAX_BATCH: usize = 4096;
 
+/// Most threads a suite may ask for, even oversubscribed.
+pub const MAX_THREADS: usize = 1024;
+
 const SWEEP_KEYS: &[&str] = &["threads", "batch", "cache", "loop", "conv", "fusion"];
 const MEASURE_KEYS: &[&str] = &[
     "warmup_iterations",
@@ -522,6 +525,14 @@ impl Cx<'_> {
             .or(defaults.allow_oversubscribe)
             .unwrap_or(d.allow_oversubscribe);
         let threads = pick(&p.threads, &defaults.threads).unwrap_or_else(|| vec![(1, 0..0)]);
+        for (n, span) in &threads {
+            if *n > MAX_THREADS {
+                self.problem(
+                    span.clone(),
+                    format!("threads = {n} is above {MAX_THREADS}, even with allow_oversubscribe"),
+                );
+            }
+        }
         if !allow_over {
             for (n, span) in &threads {
                 if *n > self.cores {
@@ -1229,6 +1240,9 @@ exclude = [{ colour = 1 }]
     fn oversubscription_can_be_allowed() {
         let text = "name = \"s\"\n[[experiment]]\nmodels = [\"tiny\"]\nthreads = [8]\nallow_oversubscribe = true\n";
         assert_eq!(parse(text).unwrap().experiments[0].threads, vec![8]);
+        let ps = problems(&text.replace("[8]", "[8, 5000]"));
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert!(ps[0].message.contains("threads = 5000 is above 1024"));
     }
 
     #[test]
