@@ -200,12 +200,14 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<usize, HarnessError> {
                 }
                 _ => {}
             }
-            if !seen.insert(r.point.clone()) {
+            // The same point from two boards is a comparison; twice from one
+            // host is an overlap.
+            if !seen.insert((r.point.clone(), r.repetition, r.host.clone())) {
                 return Err(HarnessError::Records {
                     path: p.clone(),
                     reason: format!(
-                        "point `{}` is recorded twice (overlapping shards?); merge each shard once",
-                        r.point
+                        "point `{}` is recorded twice for host {} (overlapping shards?); merge each shard once",
+                        r.point, r.host
                     ),
                 });
             }
@@ -331,8 +333,14 @@ mod tests {
             e.is_bad_input() && e.to_string().contains("suite hash"),
             "{e}"
         );
-        let e = merge(&[a.clone(), a], &d.join("m3.csv")).unwrap_err();
+        let e = merge(&[a.clone(), a.clone()], &d.join("m3.csv")).unwrap_err();
         assert!(e.to_string().contains("recorded twice"), "{e}");
+        // The same suite run on another board merges: its rows name another host.
+        let other = d.join("other-host.csv");
+        let mut r = row("p1", "h1");
+        r.host = "another-board".into();
+        rewrite(&other, &[r]).unwrap();
+        assert_eq!(merge(&[a, other], &d.join("m4.csv")).unwrap(), 2);
         assert!(!d.join("m2.csv").exists() && !d.join("m3.csv").exists());
     }
 }
