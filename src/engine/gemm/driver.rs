@@ -161,6 +161,16 @@ impl APanels<'_> {
     }
 }
 
+/// A as the kernel can read it in place, with its row stride: when the kernel
+/// reads rows and A is row-major, except for rows a multiple of 4 KiB apart
+/// (they all fall in one L1 set, so those are packed).
+fn in_place<'s>(kernel: &Kernel, a: &'s dyn ASource) -> Option<(&'s [f32], usize)> {
+    if !kernel.a_rows {
+        return None;
+    }
+    a.direct().filter(|&(_, lda)| (lda * 4) % 4096 != 0)
+}
+
 /// Makes block (ic, mcb) x (p0, kcb) of A ready for `kernel`: read in place
 /// when the kernel reads rows and A is row-major (only a partial last panel is
 /// packed), else packed into `buf`, by `threads` threads together.
@@ -176,25 +186,22 @@ fn prepare_a<'s>(
     threads: usize,
 ) -> APanels<'s> {
     let mr = kernel.mr;
-    if kernel.a_rows {
-        // Rows a multiple of 4 KiB apart all fall in one L1 set; pack those.
-        if let Some((data, lda)) = a.direct().filter(|&(_, lda)| (lda * 4) % 4096 != 0) {
-            let full = mcb / mr;
-            if full * mr < mcb {
-                a.pack_a_rows(
-                    &mut buf[..kcb * mr],
-                    mr,
-                    ic + full * mr,
-                    mcb - full * mr,
-                    p0,
-                    kcb,
-                );
-            }
-            return APanels {
-                packed: buf,
-                direct: Some((data, ic * lda + p0, lda)),
-            };
+    if let Some((data, lda)) = in_place(kernel, a) {
+        let full = mcb / mr;
+        if full * mr < mcb {
+            a.pack_a_rows(
+                &mut buf[..kcb * mr],
+                mr,
+                ic + full * mr,
+                mcb - full * mr,
+                p0,
+                kcb,
+            );
         }
+        return APanels {
+            packed: buf,
+            direct: Some((data, ic * lda + p0, lda)),
+        };
     }
     let pack = |dst: &mut [f32], i0: usize, rows: usize| {
         if kernel.a_rows {
@@ -366,11 +373,10 @@ impl Gemm {
         for buf in &mut self.a_bufs {
             buf.ensure(a_len);
         }
-        let n_bbufs = if par == ParallelLoop::Jc {
-            self.threads
-        } else {
-            1
-        };
+        let reads_a_in_place = in_place(&self.kernel, a).is_some();
+        let by_columns = par == ParallelLoop::Jc
+            || (par == ParallelLoop::Jr && matches!(b, BOperand::Packed(_)) && reads_a_in_place);
+        let n_bbufs = if by_columns { self.threads } else { 1 };
         if self.b_bufs.len() < n_bbufs {
             self.b_bufs.resize_with(n_bbufs, AlignedBuf::default);
         }
@@ -388,14 +394,27 @@ impl Gemm {
                 a,
                 b,
                 &out,
-                0,
-                n,
+                (0, n),
+                (0, m),
                 &mut a_bufs[0],
                 &mut b_bufs[0],
             ),
-            Some(pool) => pool.install(|| match par {
-                ParallelLoop::Jc => par_jc(&kernel, cfg, a, b, &out, n, a_bufs, b_bufs),
-                ParallelLoop::Jr => par_jr(&kernel, cfg, a, b, &out, n, a_bufs, &mut b_bufs[0]),
+            // With B packed once (weights), threads share nothing that is
+            // packed per call, so each takes its share of rows (ic) or columns
+            // (jc, jr) once and runs all loops on it: one fork per GEMM instead
+            // of one per k-block, which at batch 1 is most of the cost of a
+            // second thread.
+            // (Split by columns, every thread would pack all of A, so jr keeps
+            // its shared packing unless A is read in place.)
+            Some(pool) => pool.install(|| match (par, b) {
+                (ParallelLoop::Jc, _) => par_jc(&kernel, cfg, a, b, &out, n, a_bufs, b_bufs),
+                (ParallelLoop::Jr, BOperand::Packed(_)) if reads_a_in_place => {
+                    par_jc(&kernel, cfg, a, b, &out, n, a_bufs, b_bufs)
+                }
+                (ParallelLoop::Jr, _) => {
+                    par_jr(&kernel, cfg, a, b, &out, n, a_bufs, &mut b_bufs[0])
+                }
+                (_, BOperand::Packed(_)) => par_rows_packed(&kernel, cfg, a, b, &out, n, a_bufs),
                 _ => par_ic(&kernel, cfg, a, b, &out, n, a_bufs, &mut b_bufs[0]),
             }),
         }
@@ -450,7 +469,8 @@ fn b_block<'b>(
     }
 }
 
-/// All five loops on the caller's thread, over columns `n0..n1` of C.
+/// All five loops on the caller's thread, over columns `n0..n1` and rows
+/// `m0..m1` of C.
 #[allow(clippy::too_many_arguments)]
 fn serial(
     kernel: &Kernel,
@@ -458,19 +478,19 @@ fn serial(
     a: &dyn ASource,
     b: BOperand<'_>,
     out: &Out,
-    n0: usize,
-    n1: usize,
+    (n0, n1): (usize, usize),
+    (m0, m1): (usize, usize),
     a_buf: &mut AlignedBuf,
     b_buf: &mut AlignedBuf,
 ) {
-    let (m, k, nr) = (a.rows(), a.depth(), kernel.nr);
+    let (k, nr) = (a.depth(), kernel.nr);
     for jc in (n0..n1).step_by(cfg.nc) {
         let ncb = cfg.nc.min(n1 - jc);
         for p0 in (0..k).step_by(cfg.kc) {
             let kcb = cfg.kc.min(k - p0);
             let bp = b_block(&b, b_buf, nr, p0, kcb, jc, ncb, false);
-            for ic in (0..m).step_by(cfg.mc) {
-                let mcb = cfg.mc.min(m - ic);
+            for ic in (m0..m1).step_by(cfg.mc) {
+                let mcb = cfg.mc.min(m1 - ic);
                 let ap = prepare_a(kernel, a, a_buf.as_mut_slice(), ic, mcb, p0, kcb, 1);
                 let blk = Block {
                     a: ap,
@@ -512,9 +532,54 @@ fn par_jc(
         .for_each(|(tid, (ab, bb))| {
             let (p0, p1) = split(panels, t, tid);
             if p0 < p1 {
-                serial(kernel, cfg, a, b, out, p0 * nr, (p1 * nr).min(n), ab, bb);
+                serial(
+                    kernel,
+                    cfg,
+                    a,
+                    b,
+                    out,
+                    (p0 * nr, (p1 * nr).min(n)),
+                    (0, a.rows()),
+                    ab,
+                    bb,
+                );
             }
         });
+}
+
+/// Rows in parallel with B packed beforehand: each thread runs every loop on a
+/// contiguous share of A's micro-panel rows, with no synchronisation.
+#[allow(clippy::too_many_arguments)]
+fn par_rows_packed(
+    kernel: &Kernel,
+    cfg: CacheConfig,
+    a: &dyn ASource,
+    b: BOperand<'_>,
+    out: &Out,
+    n: usize,
+    a_bufs: &mut [AlignedBuf],
+) {
+    let (m, mr) = (a.rows(), kernel.mr);
+    let t = a_bufs.len();
+    let row_panels = m.div_ceil(mr);
+    a_bufs.par_iter_mut().enumerate().for_each(|(tid, ab)| {
+        let (r0, r1) = split(row_panels, t, tid);
+        let rows = (r0 * mr, (r1 * mr).min(m));
+        if rows.0 < rows.1 {
+            // Packed B is never copied, so no B buffer is needed.
+            serial(
+                kernel,
+                cfg,
+                a,
+                b,
+                out,
+                (0, n),
+                rows,
+                ab,
+                &mut AlignedBuf::default(),
+            );
+        }
+    });
 }
 
 /// ic loop in parallel: B's panel is packed by all threads together, then each
