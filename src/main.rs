@@ -45,15 +45,8 @@ enum Cmd {
         k: usize,
         #[arg(long, default_value_t = 1)]
         threads: usize,
-        #[arg(long)]
-        mc: Option<usize>,
-        #[arg(long)]
-        nc: Option<usize>,
-        #[arg(long)]
-        kc: Option<usize>,
-        /// Loop spread over threads: jc, ic, jr or auto.
-        #[arg(long = "loop", default_value = "auto")]
-        parallel: ParallelLoop,
+        #[command(flatten)]
+        blocking: Blocking,
         /// Minimum measuring time in seconds (at least 3 runs are timed).
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
@@ -96,15 +89,8 @@ enum Cmd {
         /// Run BatchNorm, Add and ReLU as separate layers.
         #[arg(long)]
         no_fusion: bool,
-        #[arg(long)]
-        mc: Option<usize>,
-        #[arg(long)]
-        nc: Option<usize>,
-        #[arg(long)]
-        kc: Option<usize>,
-        /// Loop spread over threads: jc, ic, jr or auto.
-        #[arg(long = "loop", default_value = "auto")]
-        parallel: ParallelLoop,
+        #[command(flatten)]
+        blocking: Blocking,
         /// Per-layer time table.
         #[arg(long)]
         profile: bool,
@@ -149,6 +135,20 @@ enum Cmd {
     },
 }
 
+/// Cache blocking and parallel-loop overrides shared by `gemm` and `infer`.
+#[derive(clap::Args)]
+struct Blocking {
+    #[arg(long)]
+    mc: Option<usize>,
+    #[arg(long)]
+    nc: Option<usize>,
+    #[arg(long)]
+    kc: Option<usize>,
+    /// Loop spread over threads: jc, ic, jr or auto.
+    #[arg(long = "loop", default_value = "auto")]
+    parallel: ParallelLoop,
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -176,10 +176,13 @@ fn dispatch(cli: Cli) -> Result<()> {
             n,
             k,
             threads,
-            mc,
-            nc,
-            kc,
-            parallel,
+            blocking:
+                Blocking {
+                    mc,
+                    nc,
+                    kc,
+                    parallel,
+                },
             seconds,
             no_peak,
             format,
@@ -213,10 +216,13 @@ fn dispatch(cli: Cli) -> Result<()> {
             conv,
             conv_layer,
             no_fusion,
-            mc,
-            nc,
-            kc,
-            parallel,
+            blocking:
+                Blocking {
+                    mc,
+                    nc,
+                    kc,
+                    parallel,
+                },
             profile,
             no_peak,
             format,
