@@ -6,7 +6,7 @@ use joulebench::engine::conv::ConvChoice;
 use joulebench::engine::gemm::ParallelLoop;
 use joulebench::harness::runner::{self, RunOptions, Shard};
 use joulebench::harness::suite::Suite;
-use joulebench::harness::{self, gemm_cmd, infer_cmd, models_cmd, records};
+use joulebench::harness::{self, gemm_cmd, infer_cmd, inspect_cmd, models_cmd, records};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -61,13 +61,27 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// An ONNX model's operators, shapes and GFLOP, and what is unsupported.
+    Inspect {
+        /// The .onnx file.
+        model: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Time a model's inference: images/s, latency percentiles, GFLOP/s.
     Infer {
-        /// Built-in model name (see `joulebench models`).
+        /// Built-in model name (see `joulebench models`) or an ONNX file.
         #[arg(long)]
         model: String,
-        #[arg(long, default_value_t = 1)]
-        batch: usize,
+        /// Images per batch [default: 1, or the batch of --input].
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Input tensor: NCHW float32 .npy (random data when absent).
+        #[arg(long, value_name = "X.npy")]
+        input: Option<PathBuf>,
+        /// Write the output of one inference on the input as .npy.
+        #[arg(long, value_name = "Y.npy")]
+        output: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         threads: usize,
         /// Minimum measuring time in seconds.
@@ -206,9 +220,15 @@ fn dispatch(cli: Cli) -> Result<()> {
             let list = models_cmd::list()?;
             emit(format, &list, || models_cmd::table(&list))
         }
+        Cmd::Inspect { model, format } => {
+            let r = inspect_cmd::inspect(&model)?;
+            emit(format, &r, || r.to_string())
+        }
         Cmd::Infer {
             model,
             batch,
+            input,
+            output,
             threads,
             seconds,
             iterations,
@@ -230,6 +250,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             let spec = infer_cmd::InferSpec {
                 model,
                 batch,
+                input,
+                output,
                 threads,
                 seconds,
                 iterations,

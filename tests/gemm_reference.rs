@@ -175,6 +175,7 @@ impl Case<'_> {
                     Activation::None => v,
                     Activation::Relu => v.max(0.0),
                     Activation::Relu6 => v.clamp(0.0, 6.0),
+                    Activation::Clip { min, max } => v.max(min as f64).min(max as f64),
                 };
                 let bound = (k as f64 + 4.0)
                     * f32::EPSILON as f64
@@ -320,7 +321,15 @@ fn large_sizes_cross_every_cache_block() {
 
 #[test]
 fn every_epilogue_combination_on_both_axes() {
-    let acts = [Activation::None, Activation::Relu, Activation::Relu6];
+    let acts = [
+        Activation::None,
+        Activation::Relu,
+        Activation::Relu6,
+        Activation::Clip {
+            min: -0.25,
+            max: 0.5,
+        },
+    ];
     let mut seed = 100;
     for kernel in kernels() {
         for axis in [Axis::Row, Axis::Col] {

@@ -13,6 +13,9 @@ pub enum EngineError {
     /// A micro-kernel was requested that this CPU cannot run.
     #[error("kernel `{requested}` is not available on this CPU: {reason}")]
     KernelUnavailable { requested: String, reason: String },
+    /// An ONNX model could not be imported.
+    #[error(transparent)]
+    Onnx(#[from] super::onnx::OnnxError),
     /// The thread pool could not be created.
     #[error("could not start a pool of {threads} threads: {reason}")]
     ThreadPool { threads: usize, reason: String },

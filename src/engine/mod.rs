@@ -8,6 +8,7 @@ pub mod gemm;
 pub use error::EngineError;
 pub mod graph;
 pub mod models;
+pub mod onnx;
 pub mod ops;
 pub mod plan;
 pub mod session;

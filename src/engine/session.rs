@@ -492,6 +492,7 @@ impl Session {
                         match c.act {
                             Activation::Relu => op.push_str("+Relu"),
                             Activation::Relu6 => op.push_str("+Relu6"),
+                            Activation::Clip { .. } => op.push_str("+Clip"),
                             Activation::None => {}
                         }
                         (op, c.algo.name().to_string())

@@ -3,23 +3,31 @@
 //! per-layer profile.
 
 use super::gemm_cmd::fill_uniform;
+use super::model_source::{self, LoadedModel};
 use super::runner::time_batches;
 use super::stats::quantile_sorted;
+use super::{npy, HarnessError};
 use crate::engine::conv::{ConvAlgo, ConvChoice};
 use crate::engine::gemm::{measure_peak, ParallelLoop};
-use crate::engine::models;
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What `joulebench infer` was asked to run.
 #[derive(Clone, Debug)]
 pub struct InferSpec {
+    /// Built-in model name or ONNX file.
     pub model: String,
-    pub batch: usize,
+    /// Images per batch; default 1, or the batch of `input`.
+    pub batch: Option<usize>,
+    /// NCHW float32 .npy input (random data when absent).
+    pub input: Option<PathBuf>,
+    /// Where to write the output of one inference on the input, as .npy.
+    pub output: Option<PathBuf>,
     pub threads: usize,
     /// Measure for at least this long (ignored when `iterations` is set).
     pub seconds: f64,
@@ -76,6 +84,8 @@ pub struct InferReport {
     pub fraction_of_peak: Option<f64>,
     pub peak_rss_mb: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<LayerProfile>>,
 }
 
@@ -103,11 +113,15 @@ pub fn parse_conv_layers(items: &[String]) -> Result<HashMap<String, ConvAlgo>, 
         .collect()
 }
 
-/// Builds the session for `spec`.
-pub fn build_session(spec: &InferSpec) -> Result<Session, EngineError> {
-    let graph = models::build(&spec.model, 0)?;
+/// Builds the session for `spec` at `batch`.
+pub fn build_session(
+    spec: &InferSpec,
+    model: &LoadedModel,
+    batch: usize,
+) -> Result<Session, EngineError> {
+    model.check_batch(batch)?;
     let opts = SessionOptions {
-        batch: spec.batch,
+        batch,
         threads: spec.threads,
         mc: spec.mc,
         nc: spec.nc,
@@ -118,43 +132,102 @@ pub fn build_session(spec: &InferSpec) -> Result<Session, EngineError> {
         conv_overrides: spec.conv_layers.clone(),
         ..SessionOptions::default()
     };
-    Session::new(&graph, &opts)
+    Session::new(&model.graph, &opts)
+}
+
+/// The batch and the engine-layout input: from `spec.input`, or random.
+fn input_batch(
+    spec: &InferSpec,
+    model: &LoadedModel,
+) -> Result<(usize, Option<Vec<f32>>), HarnessError> {
+    let Some(path) = &spec.input else {
+        return Ok((spec.batch.unwrap_or(1), None));
+    };
+    let (dims, data) = npy::read(path)?;
+    let want = model.input.dims(0);
+    if dims.len() != want.len() || dims[1..] != want[1..] || dims[0] == 0 {
+        return Err(HarnessError::Records {
+            path: path.clone(),
+            reason: format!(
+                "has shape {dims:?}; the model takes {} (NCHW float32, any batch N >= 1)",
+                model.input.describe()
+            ),
+        });
+    }
+    let n = dims[0];
+    if let Some(b) = spec.batch.filter(|&b| b != n) {
+        return Err(HarnessError::Usage {
+            name: "batch",
+            reason: format!(
+                "--batch {b} differs from the {n} images in {}; leave --batch out",
+                path.display()
+            ),
+        });
+    }
+    let mut x = vec![0.0f32; data.len()];
+    model.input.to_engine(&data, &mut x);
+    Ok((n, Some(x)))
 }
 
 /// Runs the benchmark.
-pub fn run_infer(spec: &InferSpec) -> Result<InferReport, EngineError> {
+pub fn run_infer(spec: &InferSpec) -> Result<InferReport, HarnessError> {
+    let engine = |source: EngineError| HarnessError::Engine {
+        context: spec.model.clone(),
+        source,
+    };
     if !(spec.seconds.is_finite() && spec.seconds >= 0.0) {
-        return Err(EngineError::param(
+        return Err(engine(EngineError::param(
             "seconds",
             "must be a non-negative number",
-        ));
+        )));
     }
     if spec.iterations == Some(0) {
-        return Err(EngineError::param("iterations", "must be at least 1"));
+        return Err(engine(EngineError::param(
+            "iterations",
+            "must be at least 1",
+        )));
     }
-    let mut sess = build_session(spec)?;
-    let mut input = vec![0.0f32; sess.input_len()];
-    fill_uniform(&mut input, 42);
+    let model = model_source::load(&spec.model).map_err(engine)?;
+    let (batch, data) = input_batch(spec, &model)?;
+    let mut sess = build_session(spec, &model, batch).map_err(engine)?;
+    let input = match data {
+        Some(x) => x,
+        None => {
+            let mut x = vec![0.0f32; sess.input_len()];
+            fill_uniform(&mut x, 42);
+            x
+        }
+    };
     for _ in 0..spec.warmup {
-        sess.run(&input)?;
+        sess.run(&input).map_err(engine)?;
+    }
+    if let Some(path) = &spec.output {
+        let y = sess.run(&input).map_err(engine)?;
+        let mut out = vec![0.0f32; y.len()];
+        model.output.from_engine(y, &mut out);
+        npy::write(path, &model.output.dims(batch), &out)?;
     }
     sess.set_profiling(spec.profile);
-    let (mut lat, duration) =
-        time_batches(&mut sess, &input, |n, elapsed| match spec.iterations {
-            Some(k) => n >= k,
-            None => n >= 3 && elapsed >= spec.seconds,
-        })?;
+    let (mut lat, duration) = time_batches(&mut sess, &input, |n, elapsed| match spec.iterations {
+        Some(k) => n >= k,
+        None => n >= 3 && elapsed >= spec.seconds,
+    })
+    .map_err(engine)?;
     let total: f64 = lat.iter().sum();
     let iters = lat.len();
     lat.sort_by(f64::total_cmp);
     let q = |p: f64| quantile_sorted(&lat, p).unwrap_or(f64::NAN) * 1e3;
-    let images_per_s = (iters * spec.batch) as f64 / total;
+    let images_per_s = (iters * batch) as f64 / total;
     let gflop = sess.flops_per_image() / 1e9;
     let gflops = gflop * images_per_s;
     let peak = if spec.skip_peak {
         None
     } else {
-        Some(measure_peak(sess.kernel(), spec.threads, Duration::from_millis(900))?.total_gflops)
+        Some(
+            measure_peak(sess.kernel(), spec.threads, Duration::from_millis(900))
+                .map_err(engine)?
+                .total_gflops,
+        )
     };
     let layers = sess.profile().map(|p| {
         let sum: f64 = p.iter().map(|(_, t)| t).sum();
@@ -163,7 +236,7 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, EngineError> {
                 ms_per_batch: t / iters as f64 * 1e3,
                 share: if sum > 0.0 { t / sum } else { 0.0 },
                 gflops: if t > 0.0 {
-                    l.gflop_per_image * (spec.batch * iters) as f64 / t
+                    l.gflop_per_image * (batch * iters) as f64 / t
                 } else {
                     0.0
                 },
@@ -177,7 +250,7 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, EngineError> {
     let cache = sess.cache();
     Ok(InferReport {
         model: spec.model.clone(),
-        batch: spec.batch,
+        batch,
         threads: spec.threads,
         kernel: sess.kernel().name(),
         conv: spec.conv.to_string(),
@@ -198,6 +271,7 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, EngineError> {
         peak_gflops: peak,
         fraction_of_peak: peak.map(|p| gflops / p),
         peak_rss_mb: peak_rss_mb(),
+        output_file: spec.output.as_ref().map(|p| p.display().to_string()),
         layers,
     })
 }
@@ -241,6 +315,9 @@ impl fmt::Display for InferReport {
         }
         if let Some(rss) = self.peak_rss_mb {
             writeln!(f, "  peak RSS     {rss:.0} MiB")?;
+        }
+        if let Some(out) = &self.output_file {
+            writeln!(f, "  output       {out}")?;
         }
         if let Some(layers) = &self.layers {
             writeln!(

@@ -2,8 +2,11 @@
 
 pub mod gemm_cmd;
 pub mod infer_cmd;
+pub mod inspect_cmd;
 pub mod machine;
+pub mod model_source;
 pub mod models_cmd;
+pub mod npy;
 pub mod records;
 pub mod runner;
 pub mod stats;

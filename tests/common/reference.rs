@@ -164,6 +164,7 @@ fn activation(a: Activation, v: f64) -> f64 {
         Activation::None => v,
         Activation::Relu => v.max(0.0),
         Activation::Relu6 => v.clamp(0.0, 6.0),
+        Activation::Clip { min, max } => v.max(min as f64).min(max as f64),
     }
 }
 

@@ -6,13 +6,18 @@ use crate::engine::EngineError;
 use serde::{Deserialize, Serialize};
 
 /// Element-wise activation applied last.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     #[default]
     None,
     Relu,
     Relu6,
+    /// `min(max(v, min), max)`: ONNX's general Clip.
+    Clip {
+        min: f32,
+        max: f32,
+    },
 }
 
 impl Activation {
@@ -22,6 +27,8 @@ impl Activation {
             Activation::None => v,
             Activation::Relu => v.max(0.0),
             Activation::Relu6 => v.clamp(0.0, 6.0),
+            // Not `clamp`, which panics when min > max; ONNX then yields max.
+            Activation::Clip { min, max } => v.max(min).min(max),
         }
     }
 }

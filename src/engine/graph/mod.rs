@@ -86,6 +86,20 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
+    /// The BatchNorm that computes `x * scale + shift` exactly (mean 0,
+    /// variance 1, epsilon 0): how imported per-channel Mul and Add by a
+    /// constant join the graph, so the fusion pass folds them like any BN.
+    pub fn affine(scale: Vec<f32>, shift: Vec<f32>) -> BatchNorm {
+        let c = scale.len();
+        BatchNorm {
+            gamma: scale,
+            beta: shift,
+            mean: vec![0.0; c],
+            var: vec![1.0; c],
+            eps: 0.0,
+        }
+    }
+
     /// The equivalent per-channel `(scale, shift)`: `y = x * scale + shift`.
     pub fn scale_shift(&self) -> (Vec<f32>, Vec<f32>) {
         let scale: Vec<f32> = self
@@ -157,6 +171,7 @@ impl Op {
             Op::BatchNorm(_) => "BatchNorm",
             Op::Activation(Activation::Relu) => "Relu",
             Op::Activation(Activation::Relu6) => "Relu6",
+            Op::Activation(Activation::Clip { .. }) => "Clip",
             Op::Activation(Activation::None) => "Identity",
             Op::Pool {
                 kind: PoolKind::Max,

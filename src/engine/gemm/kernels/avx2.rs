@@ -174,6 +174,12 @@ unsafe fn store_full<const M: usize>(
                         Activation::None => {}
                         Activation::Relu => t = _mm256_max_ps(t, zero),
                         Activation::Relu6 => t = _mm256_min_ps(_mm256_max_ps(t, zero), six),
+                        Activation::Clip { min, max } => {
+                            t = _mm256_min_ps(
+                                _mm256_max_ps(t, _mm256_set1_ps(min)),
+                                _mm256_set1_ps(max),
+                            )
+                        }
                     }
                 }
                 _mm256_storeu_ps(cp, t);

@@ -140,6 +140,9 @@ unsafe fn store_full(acc: &[[float32x4_t; 3]; MR], c: *mut f32, rs: usize, ctx: 
                         Activation::None => {}
                         Activation::Relu => t = vmaxq_f32(t, zero),
                         Activation::Relu6 => t = vminq_f32(vmaxq_f32(t, zero), six),
+                        Activation::Clip { min, max } => {
+                            t = vminq_f32(vmaxq_f32(t, vdupq_n_f32(min)), vdupq_n_f32(max))
+                        }
                     }
                 }
                 vst1q_f32(cp, t);
