@@ -2,6 +2,7 @@
 //! f64 references the engine is checked against.
 #![allow(dead_code)]
 
+pub mod python;
 pub mod reference;
 
 /// xorshift64*: deterministic values in [-1, 1).

@@ -15,13 +15,29 @@ use std::rc::Rc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Lay {
     Img,
+    /// `[N, C, L]`, engine shape `1 x L x C`.
+    Seq,
     Vec,
+    /// `[N]`, engine shape `1 x 1 x 1`.
+    Scalar,
     /// Flattened from an `h x w x c` image, NHWC-ordered.
     Flat {
         h: usize,
         w: usize,
         c: usize,
     },
+}
+
+impl Lay {
+    /// ONNX rank of a value held this way.
+    pub fn rank(self) -> i64 {
+        match self {
+            Lay::Img => 4,
+            Lay::Seq => 3,
+            Lay::Vec | Lay::Flat { .. } => 2,
+            Lay::Scalar => 1,
+        }
+    }
 }
 
 /// What an ONNX value name stands for during the walk.
@@ -132,7 +148,9 @@ impl Importer<'_> {
                 h: s.h,
                 w: s.w,
             },
+            Lay::Seq => Layout::Sequence { c: s.c, l: s.w },
             Lay::Vec => Layout::Vector { c: s.c },
+            Lay::Scalar => Layout::Scalar,
             Lay::Flat { h, w, c } => Layout::Flattened { c, h, w },
         }
     }
@@ -227,12 +245,18 @@ fn input_layout(
             h: known(2, "height")?,
             w: known(3, "width")?,
         },
+        3 => Layout::Sequence {
+            c: known(1, "channel")?,
+            l: known(2, "length")?,
+        },
         2 => Layout::Vector {
             c: known(1, "feature")?,
         },
+        1 => Layout::Scalar,
         r => {
             return Err(bad(format!(
-                "has rank {r}; joulebench takes images [N, C, H, W] or vectors [N, C]"
+                "has rank {r}; joulebench takes images [N, C, H, W], sequences [N, C, L], \
+                 vectors [N, C] or [N]"
             )))
         }
     };
@@ -282,7 +306,9 @@ pub(super) fn convert(
     let (fixed_batch, in_layout) = input_layout(input, path)?;
     let (h, w, c) = match in_layout {
         Layout::Image { c, h, w } => (h, w, c),
+        Layout::Sequence { c, l } => (1, l, c),
         Layout::Vector { c } | Layout::Flattened { c, .. } => (1, 1, c),
+        Layout::Scalar => (1, 1, 1),
     };
     let graph_name = if g.name.is_empty() { name } else { &g.name };
     let mut imp = Importer {
@@ -295,6 +321,8 @@ pub(super) fn convert(
     };
     let in_lay = match in_layout {
         Layout::Image { .. } => Lay::Img,
+        Layout::Sequence { .. } => Lay::Seq,
+        Layout::Scalar => Lay::Scalar,
         _ => Lay::Vec,
     };
     imp.vals

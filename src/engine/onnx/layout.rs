@@ -9,8 +9,12 @@ use serde::Serialize;
 pub enum Layout {
     /// `[N, C, H, W]`, held NHWC by the engine.
     Image { c: usize, h: usize, w: usize },
+    /// `[N, C, L]` (a 1-D signal), held as a `1 x L x C` image.
+    Sequence { c: usize, l: usize },
     /// `[N, C]`.
     Vector { c: usize },
+    /// `[N]`: one value per batch item.
+    Scalar,
     /// `[N, C*H*W]` flattened from an image in NCHW order, held in the
     /// engine's NHWC order.
     Flattened { c: usize, h: usize, w: usize },
@@ -21,7 +25,9 @@ impl Layout {
     pub fn per_image(&self) -> usize {
         match *self {
             Layout::Image { c, h, w } | Layout::Flattened { c, h, w } => c * h * w,
+            Layout::Sequence { c, l } => c * l,
             Layout::Vector { c } => c,
+            Layout::Scalar => 1,
         }
     }
 
@@ -29,7 +35,9 @@ impl Layout {
     pub fn dims(&self, n: usize) -> Vec<usize> {
         match *self {
             Layout::Image { c, h, w } => vec![n, c, h, w],
+            Layout::Sequence { c, l } => vec![n, c, l],
             Layout::Vector { c } => vec![n, c],
+            Layout::Scalar => vec![n],
             Layout::Flattened { c, h, w } => vec![n, c * h * w],
         }
     }
@@ -38,6 +46,9 @@ impl Layout {
     pub fn describe(&self) -> String {
         let d = self.dims(0);
         let rest: Vec<String> = d[1..].iter().map(|v| v.to_string()).collect();
+        if rest.is_empty() {
+            return "N".into();
+        }
         format!("N x {}", rest.join(" x "))
     }
 
@@ -47,6 +58,7 @@ impl Layout {
             Layout::Image { c, h, w } | Layout::Flattened { c, h, w } if h * w > 1 && c > 1 => {
                 Some((c, h, w))
             }
+            Layout::Sequence { c, l } if l > 1 && c > 1 => Some((c, 1, l)),
             _ => None,
         }
     }

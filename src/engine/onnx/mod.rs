@@ -1,4 +1,4 @@
-//! ONNX import: a `.onnx` file (opsets 7 to 23 of the operators joulebench
+//! ONNX import: a `.onnx` file (opsets 7 to 24 of the operators joulebench
 //! runs) into an engine [`Graph`], which then goes through the same fusion
 //! pass and algorithm choice as a built-in model.
 //!
@@ -27,7 +27,7 @@ use std::path::Path;
 use thiserror::Error;
 
 /// The operator-set versions of the default domain that the importer implements.
-pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=23;
+pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=24;
 
 /// The operators the importer converts.
 pub const SUPPORTED_OPS: &[&str] = &[

@@ -39,6 +39,9 @@ impl Importer<'_> {
             .filter(|o| !o.is_empty())
             .ok_or("the node has no output")?
             .clone();
+        if node.input.first().is_none_or(|i| i.is_empty()) && node.op_type != "Constant" {
+            return Err("the node has no (first) input".into());
+        }
         let a = Attrs::of(node);
         let input = |i: usize| node.input.get(i).map(String::as_str).unwrap_or("");
         let val = match node.op_type.as_str() {
@@ -346,7 +349,8 @@ impl Importer<'_> {
     fn features(&self, x: &str) -> R<(ValueId, usize)> {
         let (id, lay, s) = self.act(x)?;
         match lay {
-            Lay::Img if s.h * s.w != 1 => Err(format!(
+            Lay::Scalar => Err("needs a 2-D input [N, K], gets [N]".into()),
+            Lay::Img | Lay::Seq if s.h * s.w != 1 => Err(format!(
                 "needs a 2-D input [N, K], gets an image {}; add a Flatten",
                 self.layout(id, lay).describe()
             )),
@@ -463,11 +467,10 @@ impl Importer<'_> {
         }
         // ONNX broadcasting aligns trailing dims; the channel is dim 1 of [N, C, ...].
         let rank = match lay {
-            Lay::Img => 4,
-            Lay::Vec => 2,
             Lay::Flat { .. } => 0,
+            l => l.rank() as usize,
         };
-        let ok = t.dims.len() <= rank && {
+        let ok = rank >= 2 && t.dims.len() <= rank && {
             let mut d = vec![1usize; rank - t.dims.len()];
             d.extend_from_slice(&t.dims);
             d[1] == s.c && d.iter().enumerate().all(|(i, &v)| i == 1 || v == 1)
@@ -561,7 +564,10 @@ impl Importer<'_> {
             ids.push(id);
         }
         let lay = lay0.ok_or("has no inputs")?;
-        let rank = if lay == Lay::Img { 4 } else { 2 };
+        let rank = lay.rank();
+        if lay == Lay::Scalar {
+            return Err("Concat of rank-1 values would concatenate along the batch".into());
+        }
         if axis != 1 && axis != 1 - rank {
             return Err(format!(
                 "axis {axis}: only concatenation along channels (axis 1) is supported"
@@ -604,8 +610,8 @@ impl Importer<'_> {
             })));
         }
         let (id, lay, s) = self.act(x)?;
-        let rank = if lay == Lay::Img { 4 } else { 2 };
-        if axis != 1 && axis != 1 - rank {
+        let rank = lay.rank();
+        if lay == Lay::Scalar || (axis != 1 && axis != 1 - rank) {
             return Err(format!(
                 "axis {axis} would mix the batch into the features; only axis 1 is supported"
             ));
@@ -616,8 +622,8 @@ impl Importer<'_> {
     /// `[N, C, H, W]` to `[N, C*H*W]`.
     fn flatten_value(&mut self, id: ValueId, lay: Lay, s: Shape, name: &str) -> R<Val> {
         Ok(match lay {
-            Lay::Img if s.h * s.w == 1 => Val::Act { id, lay: Lay::Vec },
-            Lay::Img => {
+            Lay::Img | Lay::Seq if s.h * s.w == 1 => Val::Act { id, lay: Lay::Vec },
+            Lay::Img | Lay::Seq => {
                 let nid = self.push(
                     name,
                     Op::Flatten,
@@ -720,7 +726,7 @@ impl Importer<'_> {
 
     fn softmax(&mut self, x: &str, name: &str, a: &Attrs) -> R<Val> {
         let (id, lay, s) = self.act(x)?;
-        let rank: i64 = if lay == Lay::Img { 4 } else { 2 };
+        let rank = lay.rank();
         let default = if self.opset < 13 { 1 } else { -1 };
         let mut axis = a.int("axis", default)?;
         if axis < 0 {
@@ -728,8 +734,9 @@ impl Importer<'_> {
         }
         let over_channels = match lay {
             // Before opset 13 the input is flattened from `axis` on.
-            Lay::Img if self.opset < 13 => axis == 1 && s.h * s.w == 1,
-            Lay::Img => axis == 1,
+            Lay::Img | Lay::Seq if self.opset < 13 => axis == 1 && s.h * s.w == 1,
+            Lay::Img | Lay::Seq => axis == 1,
+            Lay::Scalar => false,
             _ => axis == 1,
         };
         if !over_channels {

@@ -1,0 +1,154 @@
+//! joulebench against onnxruntime on the same ONNX files and inputs:
+//! scripts/make_onnx_models.py builds ResNet-50 v1.5, a MobileNet-v2-style
+//! net (depthwise and grouped convs), a net of biased convs without BN (with
+//! external weights) and an opset-9 net, with onnxruntime's outputs; the CLI
+//! (`infer --input --output`) must match every element within
+//! 1e-4 * max(1, |reference|).
+
+mod common;
+
+use joulebench::harness::npy;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const MODELS: &[&str] = &["resnet50", "mobilenet", "biased", "legacy"];
+
+/// The models, built once per test binary.
+fn models() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = common::python::scratch("onnx-models");
+        common::python::run(&[
+            "scripts/make_onnx_models.py",
+            dir.to_str().unwrap(),
+            "--batch",
+            "2",
+        ]);
+        dir
+    })
+}
+
+fn infer(model: &Path, input: &Path, output: &Path, extra: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+        .args(["infer", "--model"])
+        .arg(model)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .args([
+            "--iterations",
+            "1",
+            "--warmup",
+            "0",
+            "--no-peak",
+            "--format",
+            "json",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "infer {} failed: {}",
+        model.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Largest |got - want| / max(1, |want|), after checking dims.
+fn worst(got: &Path, want: &Path) -> f32 {
+    let (gd, g) = npy::read(got).unwrap();
+    let (wd, w) = npy::read(want).unwrap();
+    assert_eq!(gd, wd, "{} dims", got.display());
+    g.iter()
+        .zip(&w)
+        .map(|(a, b)| {
+            assert!(a.is_finite(), "{} holds {a}", got.display());
+            (a - b).abs() / b.abs().max(1.0)
+        })
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn every_model_matches_onnxruntime_within_1e4() {
+    let dir = models();
+    for (name, extra) in MODELS
+        .iter()
+        .map(|m| (*m, &["--threads", "2"][..]))
+        .chain([("resnet50", &["--no-fusion", "--conv", "im2col"][..])])
+    {
+        let ours = dir.join(format!("{name}.ours{}.npy", extra.len()));
+        infer(
+            &dir.join(format!("{name}.onnx")),
+            &dir.join(format!("{name}.input.npy")),
+            &ours,
+            extra,
+        );
+        let err = worst(&ours, &dir.join(format!("{name}.output.npy")));
+        println!("{name} {extra:?}: max relative difference {err:.2e}");
+        assert!(err <= 1e-4, "{name} {extra:?}: {err}");
+    }
+}
+
+#[test]
+fn a_batch_of_one_gives_the_first_image_of_the_batch_of_two() {
+    let dir = models();
+    // Slice image 0 of mobilenet's input into its own file.
+    let (dims, x) = npy::read(&dir.join("mobilenet.input.npy")).unwrap();
+    let per: usize = dims[1..].iter().product();
+    let one = dir.join("mobilenet.one.npy");
+    let mut d1 = dims.clone();
+    d1[0] = 1;
+    npy::write(&one, &d1, &x[..per]).unwrap();
+    let out1 = dir.join("mobilenet.one.out.npy");
+    infer(&dir.join("mobilenet.onnx"), &one, &out1, &[]);
+    let (od, y1) = npy::read(&out1).unwrap();
+    let (_, want) = npy::read(&dir.join("mobilenet.output.npy")).unwrap();
+    assert_eq!(od, vec![1, 10]);
+    for (a, b) in y1.iter().zip(&want[..10]) {
+        assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn inspect_reports_the_models_work_and_shapes() {
+    let dir = models();
+    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+        .arg("inspect")
+        .arg(dir.join("resnet50.onnx"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["supported"], true);
+    assert_eq!(v["input_shape"], "N x 3 x 224 x 224");
+    assert_eq!(v["output_shape"], "N x 1000");
+    assert_eq!(v["ops"]["Conv"], 53);
+    // 4.089 GMAC, as the built-in ResNet-50 and published figures have it.
+    let g = v["gflop_per_image"].as_f64().unwrap();
+    assert!((g - 8.178).abs() < 0.01, "{g}");
+}
+
+#[test]
+fn an_input_of_the_wrong_shape_is_a_clear_error() {
+    let dir = models();
+    let bad = dir.join("wrong.npy");
+    npy::write(&bad, &[1, 3, 32, 32], &vec![0.0; 3 * 32 * 32]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+        .args(["infer", "--model"])
+        .arg(dir.join("mobilenet.onnx"))
+        .arg("--input")
+        .arg(&bad)
+        .args(["--iterations", "1", "--no-peak"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wrong.npy") && err.contains("N x 3 x 64 x 64"),
+        "{err}"
+    );
+}
