@@ -1,5 +1,6 @@
 //! Experiment harness: runs the engine, times it, records results.
 
+pub mod attach;
 pub mod gemm_cmd;
 pub mod infer_cmd;
 pub mod inspect_cmd;

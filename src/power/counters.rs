@@ -284,15 +284,8 @@ impl Counters {
             )
         } else if hw_missing {
             format!(
-                "counting {}; not available: {} ({})",
-                status.available.join(", "),
-                status
-                    .unavailable
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                status.unavailable[0].1
+                "counting {} only; hardware counters not available (see unavailable)",
+                status.available.join(", ")
             )
         } else {
             format!("counting {}", status.available.join(", "))

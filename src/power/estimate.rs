@@ -78,6 +78,10 @@ impl PowerSource for Estimate {
         })
     }
 
+    fn known_idle_w(&self) -> Option<f64> {
+        Some(self.idle_w)
+    }
+
     fn start(&mut self, clock: &RunClock) -> Result<(), PowerError> {
         self.start = Some((clock.now_s(), process_cpu_seconds()?));
         Ok(())

@@ -347,6 +347,11 @@ pub trait PowerSource: Send {
     fn describe(&self) -> serde_json::Value;
     fn start(&mut self, clock: &RunClock) -> Result<(), PowerError>;
     fn stop(&mut self, clock: &RunClock) -> Result<Window, PowerError>;
+    /// Idle power the source knows without measuring (an estimate's
+    /// coefficient).
+    fn known_idle_w(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// Trapezoid integral of `(t, watts)` points, in joules.

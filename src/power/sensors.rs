@@ -201,8 +201,16 @@ impl SensorsReport {
                 .map_or("unknown".into(), |p| p.to_string()),
             self.counters.summary
         );
+        // One line per distinct reason.
+        let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
         for (n, why) in &self.counters.unavailable {
-            let _ = writeln!(s, "  {n:<17} {why}");
+            match reasons.iter_mut().find(|(w, _)| w == why) {
+                Some((_, names)) => names.push(n),
+                None => reasons.push((why, vec![n])),
+            }
+        }
+        for (why, names) in reasons {
+            let _ = writeln!(s, "  not available: {}: {why}", names.join(", "));
         }
         let _ = writeln!(s, "suggested suite setting: {}", self.suggested);
         s
