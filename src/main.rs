@@ -371,7 +371,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             };
             let mut f = match &preset {
                 Some(p) => MeterFormat::preset(p).ok_or_else(|| {
-                    usage("preset", format!("`{p}` is not known; use {}", PRESETS.join(", ")))
+                    usage(
+                        "preset",
+                        format!("`{p}` is not known; use {}", PRESETS.join(", ")),
+                    )
                 })?,
                 None => attach::recorded_format(&results_dir).unwrap_or_default(),
             };

@@ -177,12 +177,21 @@ fn a_suite_on_an_advancing_rapl_counter_records_joules_per_image() {
         assert_eq!(r.ipc.is_some(), available.contains(&"instructions"));
     }
     let text = std::fs::read_to_string(dir.join("power.csv")).unwrap();
-    assert!(text.starts_with("point,repetition,t_s,rail,watts\n"), "{text}");
+    assert!(
+        text.starts_with("point,repetition,t_s,rail,watts\n"),
+        "{text}"
+    );
     let prows: Vec<PowerRow> = read_rows(&dir.join("power.csv")).unwrap();
     for r in &rows {
         let mine: Vec<&PowerRow> = prows.iter().filter(|p| p.point == r.point).collect();
         assert!(mine.iter().any(|p| p.rail == "package-0"));
         assert!(mine.iter().any(|p| p.rail == "package-0/core"));
+        let totals: Vec<f64> = mine
+            .iter()
+            .filter(|p| p.rail == "total")
+            .map(|p| p.watts)
+            .collect();
+        assert_eq!(totals.len() + 1, r.samples.unwrap());
         for p in mine {
             assert!(p.t_s > r.window_start_s.unwrap() && p.t_s <= r.window_end_s.unwrap() + 1e-9);
         }
@@ -198,8 +207,18 @@ fn the_estimate_labels_every_row() {
         format!("name = \"est\"\n{MEASURE}[[experiment]]\nmodels = \"tiny\"\nbatch = [1, 2]\npower = {{ source = \"estimate\", idle_watts = 2, core_watts = 3 }}\n"),
     )
     .unwrap();
-    let out = run(&["run", suite.to_str().unwrap(), "--out", d.to_str().unwrap(), "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dir = run_dir(&d, "est");
     let rows: Vec<ResultRow> = read_rows(&dir.join("results.csv")).unwrap();
     for r in &rows {
@@ -209,7 +228,10 @@ fn the_estimate_labels_every_row() {
         let dur = r.window_end_s.unwrap() - r.window_start_s.unwrap();
         let e = r.energy_j.unwrap();
         // idle part plus at most 3 W per core of the 2 cores busy
-        assert!(e >= 2.0 * dur - 1e-9 && e <= 2.0 * dur + 3.0 * 2.0 * dur * 1.1, "{e} {dur}");
+        assert!(
+            e >= 2.0 * dur - 1e-9 && e <= 2.0 * dur + 3.0 * 2.0 * dur * 1.1,
+            "{e} {dur}"
+        );
         assert_eq!(r.samples, None);
     }
     assert_eq!(manifest(&dir)["power"][0]["description"]["estimated"], true);
@@ -224,12 +246,26 @@ fn a_meter_log_attached_afterwards_fills_the_energy_columns() {
         format!("name = \"att\"\n{MEASURE}[defaults.power]\nsource = \"external\"\nidle_seconds = 0.3\n[[experiment]]\nmodels = \"tiny\"\nbatch = [1, 2]\n"),
     )
     .unwrap();
-    let out = run(&["run", suite.to_str().unwrap(), "--out", d.to_str().unwrap(), "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dir = run_dir(&d, "att");
     let before: Vec<ResultRow> = read_rows(&dir.join("results.csv")).unwrap();
-    assert!(before.iter().all(|r| r.power_source == "external" && r.energy_j.is_none()));
-    let start = manifest(&dir)["clock"]["run_start_unix_s"].as_f64().unwrap();
+    assert!(before
+        .iter()
+        .all(|r| r.power_source == "external" && r.energy_j.is_none()));
+    let start = manifest(&dir)["clock"]["run_start_unix_s"]
+        .as_f64()
+        .unwrap();
     let end = before.last().unwrap().window_end_s.unwrap() + 1.0;
 
     // a malformed log changes nothing and exits 2
@@ -239,7 +275,10 @@ fn a_meter_log_attached_afterwards_fills_the_energy_columns() {
     let out = run(&["attach-power", dir.to_str().unwrap(), bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.csv:line 3"));
-    assert_eq!(std::fs::read(dir.join("results.csv")).unwrap(), results_before);
+    assert_eq!(
+        std::fs::read(dir.join("results.csv")).unwrap(),
+        results_before
+    );
 
     // a meter whose clock is 30 s ahead, logging 12 W every 20 ms
     let log = d.join("meter.csv");
@@ -259,14 +298,22 @@ fn a_meter_log_attached_afterwards_fills_the_energy_columns() {
         "--clock-offset",
         "-30",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("attached 2 of 2 row(s)"));
     let rows: Vec<ResultRow> = read_rows(&dir.join("results.csv")).unwrap();
     for r in &rows {
         let dur = r.window_end_s.unwrap() - r.window_start_s.unwrap();
         let images = (r.iterations * r.batch) as f64;
         assert!(close(r.energy_j.unwrap(), 12.0 * dur, 1e-9));
-        assert!(close(r.joules_per_image.unwrap(), 12.0 * dur / images, 1e-9));
+        assert!(close(
+            r.joules_per_image.unwrap(),
+            12.0 * dur / images,
+            1e-9
+        ));
         assert!(close(r.idle_power_w.unwrap(), 12.0, 1e-9));
         assert!(r.dyn_joules_per_image.unwrap().abs() < 1e-9);
         assert!(r.samples.unwrap() >= 20);
@@ -290,7 +337,11 @@ fn sensors_lists_sources_on_fixture_trees() {
         "--format",
         "json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let by = |name: &str| {
         v["sources"]
@@ -305,19 +356,31 @@ fn sensors_lists_sources_on_fixture_trees() {
     assert!(by("rapl")["reason"].as_str().unwrap().contains("powercap"));
     let ina = by("ina3221");
     assert_eq!(ina["found"], true);
-    assert!(close(ina["total_w"].as_f64().unwrap(), 6.096, 1e-9), "{ina}");
+    assert!(
+        close(ina["total_w"].as_f64().unwrap(), 6.096, 1e-9),
+        "{ina}"
+    );
     assert_eq!(ina["rails"].as_array().unwrap().len(), 3);
     assert_eq!(by("pi5")["found"], true);
     assert_eq!(by("estimate")["estimated"], true);
     assert_eq!(v["suggested"], "power = \"ina3221\"");
     assert!(v["counters"]["summary"].is_string());
     // the table
-    let out = run(&["sensors", "--sysfs-root", fixture("rapl").to_str().unwrap(), "--seconds", "0.1"]);
+    let out = run(&[
+        "sensors",
+        "--sysfs-root",
+        fixture("rapl").to_str().unwrap(),
+        "--seconds",
+        "0.1",
+    ]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("rapl      found"), "{text}");
     assert!(text.contains("package-0/core"), "{text}");
-    assert!(text.contains("suggested suite setting: power = \"rapl\""), "{text}");
+    assert!(
+        text.contains("suggested suite setting: power = \"rapl\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -326,7 +389,9 @@ fn a_power_source_the_machine_lacks_is_bad_input_before_anything_runs() {
     let suite = d.join("suite.toml");
     std::fs::write(
         &suite,
-        format!("name = \"lacks\"\n{MEASURE}[[experiment]]\nmodels = \"tiny\"\npower = \"ina3221\"\n"),
+        format!(
+            "name = \"lacks\"\n{MEASURE}[[experiment]]\nmodels = \"tiny\"\npower = \"ina3221\"\n"
+        ),
     )
     .unwrap();
     let out = run(&[
@@ -339,7 +404,15 @@ fn a_power_source_the_machine_lacks_is_bad_input_before_anything_runs() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("power source `ina3221` is not available"), "{err}");
+    assert!(
+        err.contains("power source `ina3221` is not available"),
+        "{err}"
+    );
     let dir = run_dir(&d, "lacks");
-    assert!(!dir.join("results.csv").exists() || std::fs::read_to_string(dir.join("results.csv")).unwrap().is_empty());
+    assert!(
+        !dir.join("results.csv").exists()
+            || std::fs::read_to_string(dir.join("results.csv"))
+                .unwrap()
+                .is_empty()
+    );
 }

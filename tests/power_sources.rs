@@ -30,10 +30,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// A private copy of a fixture tree (tests write into it).
 fn tree(fixture_name: &str, test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "joulebench-power-{test}-{}",
-        std::process::id()
-    ));
+    let d = std::env::temp_dir().join(format!("joulebench-power-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     copy_tree(&fixture(fixture_name), &d);
     d
@@ -112,7 +109,11 @@ fn rapl_polls_fast_enough_that_two_wraps_cannot_hide() {
     write_atomic(&z.join("energy_uj"), "0");
     write_atomic(&z.join("constraint_0_max_power_uw"), "100000000");
     let s = joulebench::power::rapl::open(&Sysfs::new(&root), &[], 10.0, 5).unwrap();
-    assert!(s.interval() <= Duration::from_millis(5), "{:?}", s.interval());
+    assert!(
+        s.interval() <= Duration::from_millis(5),
+        "{:?}",
+        s.interval()
+    );
 }
 
 #[test]
@@ -135,7 +136,10 @@ fn rapl_unreadable_energy_counter_says_how_to_grant_access() {
         .expect("an error");
     assert!(matches!(err, PowerError::Permission { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("intel-rapl:0/energy_uj") && msg.contains("chmod a+r"), "{msg}");
+    assert!(
+        msg.contains("intel-rapl:0/energy_uj") && msg.contains("chmod a+r"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -165,8 +169,19 @@ fn jetson_agx_orin_sums_its_rails_and_skips_not_connected_channels() {
     let mut src = source(SourceKind::Ina3221, &fixture("jetson-agx-orin"));
     let w = window(src.as_mut(), 200);
     let names: Vec<&str> = w.rails.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"]);
-    assert!(close(w.mean_w.unwrap(), 4.0 + 2.0 + 3.0 + 1.0, 1e-9), "{w:?}");
+    assert_eq!(
+        names,
+        [
+            "VDD_GPU_SOC",
+            "VDD_CPU_CV",
+            "VIN_SYS_5V0",
+            "VDDQ_VDD2_1V8AO"
+        ]
+    );
+    assert!(
+        close(w.mean_w.unwrap(), 4.0 + 2.0 + 3.0 + 1.0, 1e-9),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -190,7 +205,10 @@ fn ina3221_absent_names_both_layouts() {
         .err()
         .unwrap();
     let msg = err.to_string();
-    assert!(msg.contains("drivers/ina3221 (L4T 34+)") && msg.contains("ina3221x (older L4T)"), "{msg}");
+    assert!(
+        msg.contains("drivers/ina3221 (L4T 34+)") && msg.contains("ina3221x (older L4T)"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -234,7 +252,11 @@ fn hwmon_devices_are_chosen_by_name_and_read_in_their_units() {
 fn pi5_pmic_output_sums_v_times_i_over_rails_with_both() {
     let text = std::fs::read_to_string(fixture("pi5/pmic_read_adc.txt")).unwrap();
     let rails = joulebench::power::pi5::parse(&text, Path::new("pmic_read_adc.txt")).unwrap();
-    assert_eq!(rails.len(), 12, "EXT5V_V and BATT_V have no current: {rails:?}");
+    assert_eq!(
+        rails.len(),
+        12,
+        "EXT5V_V and BATT_V have no current: {rails:?}"
+    );
     // by hand from the fixture
     let want = 0.00390372 * 3.70622
         + 0.05172240 * 3.304054
@@ -255,7 +277,13 @@ fn pi5_pmic_output_sums_v_times_i_over_rails_with_both() {
     c.command = fixture("pi5/vcgencmd").display().to_string();
     let mut src = c.build(&Sysfs::system()).unwrap().unwrap();
     let desc = src.describe();
-    assert!(desc["notes"][0].as_str().unwrap().contains("underestimates"), "{desc}");
+    assert!(
+        desc["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("underestimates"),
+        "{desc}"
+    );
     let w = window(src.as_mut(), 300);
     assert!(close(w.mean_w.unwrap(), want, 1e-9), "{w:?}");
     assert!(w.samples.unwrap() >= 2);
@@ -303,7 +331,9 @@ fn every_meter_preset_with_a_clock_offset_gives_the_window_energy() {
         time_column: joulebench::power::external::Column::Name("ms".into()),
         time_format: TimeFormat::ElapsedMs,
         watts_column: None,
-        volts_column: Some(joulebench::power::external::Column::Name("voltage_V".into())),
+        volts_column: Some(joulebench::power::external::Column::Name(
+            "voltage_V".into(),
+        )),
         amps_column: Some(joulebench::power::external::Column::Index(2)),
         amps_scale: 0.001,
         clock_offset_s: RUN_START - 1.0,
@@ -312,7 +342,10 @@ fn every_meter_preset_with_a_clock_offset_gives_the_window_energy() {
     assert!(close(w.energy_j.unwrap(), 56.0, 1e-9), "{w:?}");
 
     // the wrong offset leaves the window uncovered, and says so
-    let w = meter_energy("meters/unix-watts.csv", MeterFormat::preset("unix-watts").unwrap());
+    let w = meter_energy(
+        "meters/unix-watts.csv",
+        MeterFormat::preset("unix-watts").unwrap(),
+    );
     // read 2.5 s early, the curve is 2.5 W higher: 56 + 2.5 x 4 J
     assert!(close(w.energy_j.unwrap(), 66.0, 1e-9), "{w:?}");
     let mut f = MeterFormat::preset("ptdaemon").unwrap();
@@ -332,9 +365,15 @@ fn a_malformed_meter_log_names_file_and_line() {
     let err = r.poll(true).unwrap_err();
     assert!(err.is_bad_input());
     let msg = err.to_string();
-    assert!(msg.contains("m.csv:line 3") && msg.contains("\"ten\""), "{msg}");
+    assert!(
+        msg.contains("m.csv:line 3") && msg.contains("\"ten\""),
+        "{msg}"
+    );
     std::fs::write(&p, "time,power\n1,2\n").unwrap();
     let mut r = LogReader::new(&p, MeterFormat::default(), RUN_START).unwrap();
     let msg = r.poll(true).unwrap_err().to_string();
-    assert!(msg.contains("no column `timestamp` in the header (time, power)"), "{msg}");
+    assert!(
+        msg.contains("no column `timestamp` in the header (time, power)"),
+        "{msg}"
+    );
 }

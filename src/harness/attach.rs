@@ -51,7 +51,9 @@ fn format_from_json(v: &serde_json::Value) -> Option<MeterFormat> {
     };
     let tf = match &v["time_format"] {
         serde_json::Value::String(s) => TimeFormat::parse(s)?,
-        serde_json::Value::Object(o) => TimeFormat::Pattern(o.get("pattern")?.as_str()?.to_string()),
+        serde_json::Value::Object(o) => {
+            TimeFormat::Pattern(o.get("pattern")?.as_str()?.to_string())
+        }
         _ => return None,
     };
     Some(MeterFormat {
@@ -107,7 +109,8 @@ pub fn attach_power(
     let idle_window = manifest["power"].as_array().and_then(|a| {
         a.iter().find_map(|e| {
             let w = e["idle"]["window_s"].as_array()?;
-            (e["config"]["source"] == "external").then_some((w.first()?.as_f64()?, w.get(1)?.as_f64()?))
+            (e["config"]["source"] == "external")
+                .then_some((w.first()?.as_f64()?, w.get(1)?.as_f64()?))
         })
     });
     let idle_w = idle_window.and_then(|(a, b)| integrate("external", &samples, a, b, 1).mean_w);
@@ -123,14 +126,13 @@ pub fn attach_power(
     let mut attached_points = Vec::new();
     for r in &mut rows {
         let (Some(a), Some(b)) = (r.window_start_s, r.window_end_s) else {
-            out.uncovered.push((r.point.clone(), "no recorded window".into()));
+            out.uncovered
+                .push((r.point.clone(), "no recorded window".into()));
             continue;
         };
         if !matches!(r.power_source.as_str(), "" | "none" | "external") {
-            out.skipped.push((
-                r.point.clone(),
-                format!("measured by {}", r.power_source),
-            ));
+            out.skipped
+                .push((r.point.clone(), format!("measured by {}", r.power_source)));
             continue;
         }
         let w = integrate("external", &samples, a, b, min_samples);
@@ -196,4 +198,3 @@ pub fn column_arg(s: &str) -> crate::power::external::Column {
         Err(_) => Column::Name(s.to_string()),
     }
 }
-

@@ -111,7 +111,13 @@ pub struct ResultRow {
 
 impl ResultRow {
     /// Fills the power columns from a source's window.
-    pub fn set_power(&mut self, source: &str, estimated: Option<bool>, samples: Option<usize>, f: &PowerFigures) {
+    pub fn set_power(
+        &mut self,
+        source: &str,
+        estimated: Option<bool>,
+        samples: Option<usize>,
+        f: &PowerFigures,
+    ) {
         self.power_source = source.to_string();
         self.power_estimated = estimated;
         self.samples = samples;
@@ -154,7 +160,11 @@ pub struct PowerRow {
 pub fn has_current_header(path: &Path) -> bool {
     std::fs::read_to_string(path)
         .ok()
-        .and_then(|t| t.lines().next().map(|l| l.split(',').any(|c| c == "window_end_s")))
+        .and_then(|t| {
+            t.lines()
+                .next()
+                .map(|l| l.split(',').any(|c| c == "window_end_s"))
+        })
         .unwrap_or(true)
 }
 
@@ -467,7 +477,10 @@ mod tests {
         let header = text.lines().next().unwrap();
         assert!(header.ends_with(",timestamp_utc,power_source,power_estimated,samples,avg_power_w,idle_power_w,energy_j,joules_per_image,dyn_joules_per_image,images_per_joule,cycles,instructions,ipc,cache_references,cache_misses,l1d_read_misses,llc_misses,branch_misses,task_clock_ms,context_switches,window_start_s,window_end_s"), "{header}");
         // empty cells where not available
-        assert!(text.lines().nth(1).unwrap().contains(",0.0125,,80.0,,,,,"), "{text}");
+        assert!(
+            text.lines().nth(1).unwrap().contains(",0.0125,,80.0,,,,,"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ use crate::engine::models;
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
 use crate::power::counters::{CounterValues, Counters};
-use crate::power::{self, PowerConfig, PowerError, PowerSource, RunClock, SourceKind, Sysfs, Window};
+use crate::power::{
+    self, PowerConfig, PowerError, PowerSource, RunClock, SourceKind, Sysfs, Window,
+};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -529,8 +531,8 @@ fn measure(
     });
     let end_s = clock.now_s();
     // Stop the source whatever happened, so its thread ends here.
-    let window = source.as_deref_mut().map(|p| p.stop(clock));
-    let counted = counters.as_deref_mut().map(|c| c.stop());
+    let window = source.map(|p| p.stop(clock));
+    let counted = counters.map(|c| c.stop());
     let (lat, duration) = timed.map_err(engine_err)?;
     let window = window.transpose().map_err(power_err)?;
     if stopping() {
@@ -702,8 +704,13 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             todo.len()
         ));
     }
-    let sysfs = Sysfs::new(opts.sysfs_root.clone().unwrap_or_else(|| PathBuf::from("/")));
-    let Some(mut power_states) = prepare_power(suite, &todo, &sysfs, &clock, &mut manifest, &progress)?
+    let sysfs = Sysfs::new(
+        opts.sysfs_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/")),
+    );
+    let Some(mut power_states) =
+        prepare_power(suite, &todo, &sysfs, &clock, &mut manifest, &progress)?
     else {
         write_json(&manifest_path, &manifest)?;
         return Err(HarnessError::Interrupted(format!(
@@ -935,7 +942,11 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             row.cv,
             row.joules_per_image.map_or(String::new(), |j| format!(
                 "  {j:.4} J/image{}",
-                if row.power_estimated == Some(true) { " (estimated)" } else { "" }
+                if row.power_estimated == Some(true) {
+                    " (estimated)"
+                } else {
+                    ""
+                }
             )),
             human_duration(per_point * (total - k - 1) as f64)
         ));

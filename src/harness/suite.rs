@@ -782,7 +782,10 @@ impl Cx<'_> {
                     None => {
                         self.problem(
                             pv.span(),
-                            format!("meter preset `{name}` is not known; use {}", PRESETS.join(", ")),
+                            format!(
+                                "meter preset `{name}` is not known; use {}",
+                                PRESETS.join(", ")
+                            ),
                         );
                         ok = false;
                     }
@@ -792,7 +795,9 @@ impl Cx<'_> {
         for (k, val) in t.iter() {
             let key: &str = k.get_ref().as_ref();
             if !COMMON_KEYS.contains(&key) && !kind.keys().contains(&key) {
-                let owner = SourceKind::ALL.into_iter().find(|o| o.keys().contains(&key));
+                let owner = SourceKind::ALL
+                    .into_iter()
+                    .find(|o| o.keys().contains(&key));
                 let mut known: Vec<&str> = COMMON_KEYS.to_vec();
                 known.extend_from_slice(kind.keys());
                 self.problem(
@@ -816,7 +821,12 @@ impl Cx<'_> {
                         true
                     }
                     Some(r) => {
-                        self.problem(val.span(), format!("rate_hz = {r} is above 10000; sensors do not update that fast"));
+                        self.problem(
+                            val.span(),
+                            format!(
+                                "rate_hz = {r} is above 10000; sensors do not update that fast"
+                            ),
+                        );
                         false
                     }
                     None => false,
@@ -827,12 +837,18 @@ impl Cx<'_> {
                         true
                     }
                     Some(x) => {
-                        self.problem(val.span(), format!("idle_seconds = {x} is above an hour; a few seconds suffice"));
+                        self.problem(
+                            val.span(),
+                            format!("idle_seconds = {x} is above an hour; a few seconds suffice"),
+                        );
                         false
                     }
                     None => false,
                 },
-                "min_samples" => self.count(val, key).map(|(n, _)| c.min_samples = n).is_some(),
+                "min_samples" => self
+                    .count(val, key)
+                    .map(|(n, _)| c.min_samples = n)
+                    .is_some(),
                 "zones" | "rails" | "input_rails" => {
                     let list = self
                         .list(val, key, |cx, e| cx.string(e, key).map(|s| (s, e.span())))
@@ -869,17 +885,19 @@ impl Cx<'_> {
                     }
                     None => false,
                 },
-                "delimiter" => match self.string(val, key) {
-                    Some(s) if s.chars().count() == 1 && s.is_ascii() => {
-                        c.meter.delimiter = s.chars().next().unwrap_or(',');
-                        true
+                "delimiter" => {
+                    match self.string(val, key) {
+                        Some(s) if s.chars().count() == 1 && s.is_ascii() => {
+                            c.meter.delimiter = s.chars().next().unwrap_or(',');
+                            true
+                        }
+                        Some(s) => {
+                            self.problem(val.span(), format!("delimiter {s:?} must be one ASCII character (\"\\t\" for tabs)"));
+                            false
+                        }
+                        None => false,
                     }
-                    Some(s) => {
-                        self.problem(val.span(), format!("delimiter {s:?} must be one ASCII character (\"\\t\" for tabs)"));
-                        false
-                    }
-                    None => false,
-                },
+                }
                 "header" => self.boolean(val, key).map(|b| c.meter.header = b).is_some(),
                 "time_column" | "watts_column" | "volts_column" | "amps_column" => {
                     let col = match val.get_ref() {
@@ -932,14 +950,26 @@ impl Cx<'_> {
                         true
                     }
                     Some(_) => {
-                        self.problem(val.span(), "amps_scale must be above 0 (0.001 for a column in mA)");
+                        self.problem(
+                            val.span(),
+                            "amps_scale must be above 0 (0.001 for a column in mA)",
+                        );
                         false
                     }
                     None => false,
                 },
-                "clock_offset_s" => self.signed(val, key).map(|x| c.meter.clock_offset_s = x).is_some(),
-                "follow_timeout_s" => self.seconds(val, key).map(|x| c.follow_timeout_s = x).is_some(),
-                "idle_watts" => self.seconds(val, key).map(|x| c.idle_watts = Some(x)).is_some(),
+                "clock_offset_s" => self
+                    .signed(val, key)
+                    .map(|x| c.meter.clock_offset_s = x)
+                    .is_some(),
+                "follow_timeout_s" => self
+                    .seconds(val, key)
+                    .map(|x| c.follow_timeout_s = x)
+                    .is_some(),
+                "idle_watts" => self
+                    .seconds(val, key)
+                    .map(|x| c.idle_watts = Some(x))
+                    .is_some(),
                 "core_watts" => self.seconds(val, key).map(|x| c.core_watts = x).is_some(),
                 _ => true,
             };
@@ -959,7 +989,9 @@ impl Cx<'_> {
         let x = match v.get_ref() {
             DeValue::Integer(i) => {
                 let digits = i.as_str().replace('_', "");
-                i64::from_str_radix(&digits, i.radix()).ok().map(|n| n as f64)
+                i64::from_str_radix(&digits, i.radix())
+                    .ok()
+                    .map(|n| n as f64)
             }
             DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
             other => {
@@ -1536,7 +1568,14 @@ exclude = [{ colour = 1 }]
         assert_eq!(e.meter.preset, "ptdaemon");
         assert_eq!(e.meter.clock_offset_s, -7200.0);
         assert_eq!(e.log.as_deref(), Some(Path::new("m/spl.txt")));
-        assert_eq!(parse("name = \"s\"\n[[experiment]]\nmodels = \"tiny\"\npower = \"pi5\"\n").unwrap().experiments[0].measurement.power, PowerConfig::named(SourceKind::Pi5));
+        assert_eq!(
+            parse("name = \"s\"\n[[experiment]]\nmodels = \"tiny\"\npower = \"pi5\"\n")
+                .unwrap()
+                .experiments[0]
+                .measurement
+                .power,
+            PowerConfig::named(SourceKind::Pi5)
+        );
 
         let text = r#"name = "s"
 [[experiment]]
@@ -1563,13 +1602,17 @@ power = { source = "hwmon", colour = 1, delimiter = ";;" }
         let ps = problems(text);
         let at = |line: usize, needle: &str| {
             assert!(
-                ps.iter().any(|p| p.line == line && p.message.contains(needle)),
+                ps.iter()
+                    .any(|p| p.line == line && p.message.contains(needle)),
                 "no problem on line {line} containing `{needle}` in {ps:#?}"
             )
         };
         at(4, "`zones` applies to source = \"rapl\", not \"pi5\"");
         at(4, "`rate_hz` = -1 is negative");
-        at(8, "meter preset `nope` is not known; use unix-watts, pyummeter, ptdaemon");
+        at(
+            8,
+            "meter preset `nope` is not known; use unix-watts, pyummeter, ptdaemon",
+        );
         at(12, "column `Date` is a name but the log has no header");
         at(16, "the power table has no `source`");
         at(17, "`counters` must be true or false");

@@ -203,10 +203,9 @@ impl PowerConfig {
                 self.follow_timeout_s,
                 self.min_samples,
             )?),
-            SourceKind::Estimate => Box::new(estimate::Estimate::new(
-                self.idle_watts,
-                self.core_watts,
-            )?),
+            SourceKind::Estimate => {
+                Box::new(estimate::Estimate::new(self.idle_watts, self.core_watts)?)
+            }
         }))
     }
 }

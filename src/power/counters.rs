@@ -128,7 +128,11 @@ impl Which {
 
     /// Adds a raw count (task clock: nanoseconds, recorded in ms).
     fn add(self, v: &mut CounterValues, raw: f64) {
-        let x = if self == Which::TaskClock { raw / 1e6 } else { raw };
+        let x = if self == Which::TaskClock {
+            raw / 1e6
+        } else {
+            raw
+        };
         let slot = self.slot(v);
         *slot = Some(slot.unwrap_or(0.0) + x);
     }
@@ -204,7 +208,10 @@ fn open_group(
     exclude_kernel: bool,
 ) -> Result<(OpenGroup, Vec<(Which, std::io::Error)>), std::io::Error> {
     let mut gb = Group::builder();
-    gb.observe_pid(tid).any_cpu().exclude_kernel(exclude_kernel).exclude_hv(true);
+    gb.observe_pid(tid)
+        .any_cpu()
+        .exclude_kernel(exclude_kernel)
+        .exclude_hv(true);
     let mut group = gb.build_group()?;
     let mut members = Vec::new();
     let mut failed = Vec::new();
@@ -246,7 +253,12 @@ impl Counters {
                     Err(e) => {
                         avail.push(Vec::new());
                         for &w in g.iter() {
-                            bad.push((w, std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(libc::EINVAL))));
+                            bad.push((
+                                w,
+                                std::io::Error::from_raw_os_error(
+                                    e.raw_os_error().unwrap_or(libc::EINVAL),
+                                ),
+                            ));
                         }
                     }
                 }
@@ -268,20 +280,24 @@ impl Counters {
         }
         status.user_space_only = exclude_kernel;
         status.available = groups.iter().flatten().map(|w| w.name()).collect();
-        status.unavailable = bad.iter().map(|(w, e)| (w.name(), reason(*w, e, p))).collect();
-        let hw_missing = bad.iter().any(|(w, _)| {
-            !matches!(w, Which::TaskClock | Which::ContextSwitches)
-        });
+        status.unavailable = bad
+            .iter()
+            .map(|(w, e)| (w.name(), reason(*w, e, p)))
+            .collect();
+        let hw_missing = bad
+            .iter()
+            .any(|(w, _)| !matches!(w, Which::TaskClock | Which::ContextSwitches));
         status.summary = if status.unavailable.is_empty() {
             format!(
                 "all counters available{}",
-                if exclude_kernel { " (user space only)" } else { "" }
+                if exclude_kernel {
+                    " (user space only)"
+                } else {
+                    ""
+                }
             )
         } else if status.available.is_empty() {
-            format!(
-                "no counters: {}",
-                status.unavailable[0].1
-            )
+            format!("no counters: {}", status.unavailable[0].1)
         } else if hw_missing {
             format!(
                 "counting {} only; hardware counters not available (see unavailable)",

@@ -160,7 +160,10 @@ mod tests {
         assert!(w.estimated);
         let idle = 2.0 * w.duration_s();
         let e_j = w.energy_j.unwrap();
-        assert!(e_j >= idle && e_j <= idle + 3.0 * cpu + 1e-3, "{e_j} {idle} {cpu}");
+        assert!(
+            e_j >= idle && e_j <= idle + 3.0 * cpu + 1e-3,
+            "{e_j} {idle} {cpu}"
+        );
         assert!(Estimate::new(Some(-1.0), 1.0).is_err());
     }
 }

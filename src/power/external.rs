@@ -187,7 +187,8 @@ impl MeterFormat {
 
     /// Checks that the columns can be found: names need a header.
     pub fn validate(&self) -> Result<(), String> {
-        if self.watts_column.is_none() && (self.volts_column.is_none() || self.amps_column.is_none())
+        if self.watts_column.is_none()
+            && (self.volts_column.is_none() || self.amps_column.is_none())
         {
             return Err("the meter log needs watts_column, or volts_column and amps_column".into());
         }
@@ -225,6 +226,9 @@ pub struct MeterSample {
     pub watts: f64,
 }
 
+/// Positions of the time, watts, volts and amps columns.
+type Columns = (usize, Option<usize>, Option<usize>, Option<usize>);
+
 /// Reads a meter log incrementally (complete lines only, until `finish`).
 pub struct LogReader {
     path: PathBuf,
@@ -234,12 +238,16 @@ pub struct LogReader {
     offset: u64,
     lines_before: usize,
     columns: Option<Vec<String>>,
-    resolved: Option<(usize, Option<usize>, Option<usize>, Option<usize>)>,
+    resolved: Option<Columns>,
     pub samples: Vec<MeterSample>,
 }
 
 impl LogReader {
-    pub fn new(path: &Path, format: MeterFormat, run_start_unix_s: f64) -> Result<LogReader, PowerError> {
+    pub fn new(
+        path: &Path,
+        format: MeterFormat,
+        run_start_unix_s: f64,
+    ) -> Result<LogReader, PowerError> {
         format.validate().map_err(PowerError::Config)?;
         Ok(LogReader {
             path: path.to_path_buf(),
@@ -325,8 +333,7 @@ impl LogReader {
                     ))
                 }
             }
-            let line = self.lines_before
-                + rec.position().map_or(line, |p| p.line() as usize);
+            let line = self.lines_before + rec.position().map_or(line, |p| p.line() as usize);
             if rec.iter().all(|f| f.is_empty()) {
                 continue;
             }
@@ -340,11 +347,7 @@ impl LogReader {
                 PowerError::malformed(
                     &self.path,
                     Some(format!("line {line}")),
-                    format!(
-                        "cannot read {what} {:?} (column {}){hint}",
-                        field(col),
-                        col
-                    ),
+                    format!("cannot read {what} {:?} (column {}){hint}", field(col), col),
                 )
             };
             let t = self.format.time_format.seconds(field(ti)).ok_or_else(|| {
@@ -387,7 +390,7 @@ impl LogReader {
         Ok(())
     }
 
-    fn resolve(&mut self, line: usize) -> Result<(usize, Option<usize>, Option<usize>, Option<usize>), PowerError> {
+    fn resolve(&mut self, line: usize) -> Result<Columns, PowerError> {
         if let Some(r) = self.resolved {
             return Ok(r);
         }
@@ -423,11 +426,7 @@ impl LogReader {
     /// Drops samples before `t_s` except the last one (kept for
     /// interpolation).
     pub fn forget_before(&mut self, t_s: f64) {
-        let keep_from = self
-            .samples
-            .iter()
-            .rposition(|s| s.t_s <= t_s)
-            .unwrap_or(0);
+        let keep_from = self.samples.iter().rposition(|s| s.t_s <= t_s).unwrap_or(0);
         self.samples.drain(..keep_from);
     }
 }
@@ -580,7 +579,11 @@ impl PowerSource for ExternalSource {
     fn start(&mut self, clock: &RunClock) -> Result<(), PowerError> {
         if let Some(p) = &self.log {
             if self.reader.is_none() {
-                self.reader = Some(LogReader::new(p, self.format.clone(), clock.run_start_unix_s())?);
+                self.reader = Some(LogReader::new(
+                    p,
+                    self.format.clone(),
+                    clock.run_start_unix_s(),
+                )?);
             }
             if let Some(r) = &mut self.reader {
                 r.poll(false)?;
@@ -620,7 +623,13 @@ impl PowerSource for ExternalSource {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let w = integrate("external", &reader.samples, start_s, end_s, self.min_samples);
+        let w = integrate(
+            "external",
+            &reader.samples,
+            start_s,
+            end_s,
+            self.min_samples,
+        );
         reader.forget_before(end_s);
         Ok(w)
     }
@@ -639,7 +648,10 @@ mod tests {
             Some(10.25)
         );
         assert_eq!(TimeFormat::Iso.seconds("1970-01-01T00:00:10"), Some(10.0));
-        assert_eq!(TimeFormat::Iso.seconds("1970-01-01T01:00:10+01:00"), Some(10.0));
+        assert_eq!(
+            TimeFormat::Iso.seconds("1970-01-01T01:00:10+01:00"),
+            Some(10.0)
+        );
         let p = TimeFormat::parse("%m-%d-%Y %H:%M:%S%.f").unwrap();
         assert_eq!(p.seconds("01-01-1970 00:00:02.500"), Some(2.5));
         assert_eq!(TimeFormat::Unix.seconds("soon"), None);
@@ -656,6 +668,10 @@ mod tests {
         assert!(w.warnings[0].contains("only 0 meter reading"));
         let w = integrate("m", &samples, 5.0, 11.0, 1);
         assert_eq!(w.energy_j, None);
-        assert!(w.warnings[0].contains("covers 0.000..10.000"), "{:?}", w.warnings);
+        assert!(
+            w.warnings[0].contains("covers 0.000..10.000"),
+            "{:?}",
+            w.warnings
+        );
     }
 }

@@ -50,7 +50,8 @@ pub struct Device {
     pub channels: Vec<Channel>,
 }
 
-const HINT: &str = "make the sensor readable (some hwmon files are root-only: run as root or chmod a+r the file)";
+const HINT: &str =
+    "make the sensor readable (some hwmon files are root-only: run as root or chmod a+r the file)";
 
 fn read_opt(sysfs: &Sysfs, p: &Path) -> Option<String> {
     sysfs.read(p).ok().filter(|s| !s.is_empty())
@@ -365,7 +366,11 @@ pub fn open_hwmon(
 ) -> Result<Sampled, PowerError> {
     let class = sysfs.path("/sys/class/hwmon");
     let all = class_devices(sysfs);
-    let with_power: Vec<Device> = all.iter().filter(|d| !d.channels.is_empty()).cloned().collect();
+    let with_power: Vec<Device> = all
+        .iter()
+        .filter(|d| !d.channels.is_empty())
+        .cloned()
+        .collect();
     let seen = || {
         let v: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
         if v.is_empty() {
@@ -386,7 +391,11 @@ pub fn open_hwmon(
     }
     let chosen: Vec<Device> = match device {
         Some(name) => {
-            let v: Vec<Device> = with_power.iter().filter(|d| d.name == name).cloned().collect();
+            let v: Vec<Device> = with_power
+                .iter()
+                .filter(|d| d.name == name)
+                .cloned()
+                .collect();
             if v.is_empty() {
                 return Err(PowerError::Unavailable {
                     source_name: "hwmon".into(),
@@ -418,7 +427,16 @@ pub fn open_hwmon(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    sampled("hwmon", sysfs, &chosen, only, input, rate_hz, min_samples, note)
+    sampled(
+        "hwmon",
+        sysfs,
+        &chosen,
+        only,
+        input,
+        rate_hz,
+        min_samples,
+        note,
+    )
 }
 
 fn names(devs: &[Device]) -> String {
@@ -453,7 +471,10 @@ pub fn open_ina3221(
             (ina3221_iio_devices(sysfs), "older L4T iio layout")
         }
     };
-    let devices: Vec<Device> = devices.into_iter().filter(|d| !d.channels.is_empty()).collect();
+    let devices: Vec<Device> = devices
+        .into_iter()
+        .filter(|d| !d.channels.is_empty())
+        .collect();
     if devices.is_empty() {
         return Err(PowerError::Unavailable {
             source_name: "ina3221".into(),
@@ -468,5 +489,14 @@ pub fn open_ina3221(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    sampled("ina3221", sysfs, &devices, only, input, rate_hz, min_samples, note)
+    sampled(
+        "ina3221",
+        sysfs,
+        &devices,
+        only,
+        input,
+        rate_hz,
+        min_samples,
+        note,
+    )
 }

@@ -183,19 +183,25 @@ impl Sysfs {
     /// Reads a file holding one integer (sysfs attributes); errors name the
     /// file. `denied_hint` says how to get read access.
     pub fn read_u64(&self, path: &Path, denied_hint: &str) -> Result<u64, PowerError> {
-        let text = self.read(path).map_err(|e| io_error(path, e, denied_hint))?;
+        let text = self
+            .read(path)
+            .map_err(|e| io_error(path, e, denied_hint))?;
         text.parse::<u64>().map_err(|_| {
             PowerError::malformed(
                 path,
                 None,
-                format!("expected a non-negative integer, found {text:?}; is the sysfs root right?"),
+                format!(
+                    "expected a non-negative integer, found {text:?}; is the sysfs root right?"
+                ),
             )
         })
     }
 
     /// Like [`Sysfs::read_u64`] for attributes that may be negative.
     pub fn read_i64(&self, path: &Path, denied_hint: &str) -> Result<i64, PowerError> {
-        let text = self.read(path).map_err(|e| io_error(path, e, denied_hint))?;
+        let text = self
+            .read(path)
+            .map_err(|e| io_error(path, e, denied_hint))?;
         text.parse::<i64>().map_err(|_| {
             PowerError::malformed(
                 path,
@@ -210,7 +216,7 @@ impl Sysfs {
         let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
-        v.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+        v.sort_by_cached_key(|p| natural_key(p));
         v
     }
 }
@@ -304,7 +310,9 @@ pub struct RailEnergy {
 }
 
 /// One raw sample for power.csv: watts of `rail` at run time `t_s`
-/// (energy counters: the mean over the interval ending at `t_s`).
+/// (energy counters: the mean over the interval ending at `t_s`). Sampled
+/// sources add a rail `total`: the source's total at each reading after the
+/// first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RawSample {
     pub t_s: f64,
@@ -411,6 +419,26 @@ pub fn summarize_samples(
             name: rail.name.clone(),
             energy_j: e,
             mean_w: if dur > 0.0 { e / dur } else { 0.0 },
+        });
+    }
+    // The total's watts over each interval (energy rails) or at each reading
+    // (power rails), as the rail `total`.
+    for w in samples.windows(2) {
+        let dt = w[1].t_s - w[0].t_s;
+        if dt <= 0.0 {
+            continue;
+        }
+        let watts = total
+            .iter()
+            .map(|&i| match rails[i].kind {
+                RailKind::Energy => (w[1].values[i] - w[0].values[i]) / dt,
+                RailKind::Power => w[1].values[i],
+            })
+            .sum();
+        raw.push(RawSample {
+            t_s: w[1].t_s,
+            rail: "total".into(),
+            watts,
         });
     }
     let energy: f64 = total.iter().map(|&i| per_rail[i].energy_j).sum();
@@ -599,7 +627,10 @@ impl PowerSource for Sampled {
 
     fn stop(&mut self, _clock: &RunClock) -> Result<Window, PowerError> {
         let run = self.running.take().ok_or_else(|| {
-            PowerError::Config(format!("power source {} stopped before it started", self.name))
+            PowerError::Config(format!(
+                "power source {} stopped before it started",
+                self.name
+            ))
         })?;
         let _ = run.stop.send(());
         let (probe, samples, err) = run.handle.join().map_err(|_| PowerError::Io {
@@ -658,8 +689,12 @@ mod tests {
     fn trapezoid_matches_an_analytic_power_curve_within_half_a_percent() {
         // P(t) = 10 + 5 sin(2 pi 0.5 t) W for 3 s sampled at 10 Hz.
         let p = |t: f64| 10.0 + 5.0 * (std::f64::consts::PI * t).sin();
-        let exact = |t: f64| 10.0 * t - 5.0 / std::f64::consts::PI * (std::f64::consts::PI * t).cos();
-        let pts: Vec<(f64, f64)> = (0..=30).map(|i| i as f64 * 0.1).map(|t| (t, p(t))).collect();
+        let exact =
+            |t: f64| 10.0 * t - 5.0 / std::f64::consts::PI * (std::f64::consts::PI * t).cos();
+        let pts: Vec<(f64, f64)> = (0..=30)
+            .map(|i| i as f64 * 0.1)
+            .map(|t| (t, p(t)))
+            .collect();
         let got = trapezoid(&pts);
         let want = exact(3.0) - exact(0.0);
         assert!(((got - want) / want).abs() < 0.005, "{got} vs {want}");
@@ -709,7 +744,11 @@ mod tests {
         assert_eq!(w.rails[1].energy_j, 3.0 + 4.0);
         assert_eq!(w.energy_j, Some(17.0));
         assert_eq!(w.samples, Some(3));
-        assert!(w.warnings[0].contains("only 3 power sample(s)"), "{:?}", w.warnings);
+        assert!(
+            w.warnings[0].contains("only 3 power sample(s)"),
+            "{:?}",
+            w.warnings
+        );
         // energy rail: interval means; power rail: every reading
         assert_eq!(w.raw.iter().filter(|r| r.rail == "e").count(), 2);
         assert_eq!(w.raw.iter().filter(|r| r.rail == "p").count(), 3);
@@ -751,7 +790,8 @@ mod tests {
         s.start(&clock).unwrap();
         std::thread::sleep(Duration::from_millis(1200));
         let w = s.stop(&clock).unwrap();
-        let exact = |t: f64| 10.0 * t - 5.0 / std::f64::consts::PI * (std::f64::consts::PI * t).cos();
+        let exact =
+            |t: f64| 10.0 * t - 5.0 / std::f64::consts::PI * (std::f64::consts::PI * t).cos();
         let want = exact(w.end_s) - exact(w.start_s);
         let got = w.energy_j.unwrap();
         assert!(((got - want) / want).abs() < 0.005, "{got} vs {want}");

@@ -42,7 +42,9 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<PmicRail>, PowerError> {
                 ),
             )
         };
-        let (name, rest) = line.split_once(char::is_whitespace).ok_or_else(|| bad("no value"))?;
+        let (name, rest) = line
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| bad("no value"))?;
         let (kind, value) = rest.trim().split_once('=').ok_or_else(|| bad("no `=`"))?;
         let (unit, list, base) = if kind.starts_with("current(") {
             ('A', &mut amps, name.strip_suffix("_A"))
@@ -190,10 +192,20 @@ mod tests {
                 watts: 1.0
             }]
         );
-        let err = parse("  A_A current(0)=2.0A\n  A_V volt(1)=zzV\n", Path::new("out.txt")).unwrap_err();
+        let err = parse(
+            "  A_A current(0)=2.0A\n  A_V volt(1)=zzV\n",
+            Path::new("out.txt"),
+        )
+        .unwrap_err();
         assert!(err.is_bad_input());
-        assert!(err.to_string().starts_with("out.txt:line 2: not a number"), "{err}");
+        assert!(
+            err.to_string().starts_with("out.txt:line 2: not a number"),
+            "{err}"
+        );
         let err = parse("throttled=0x0\n", Path::new("o")).unwrap_err();
-        assert!(err.to_string().contains("no value") || err.to_string().contains("neither"), "{err}");
+        assert!(
+            err.to_string().contains("no value") || err.to_string().contains("neither"),
+            "{err}"
+        );
     }
 }

@@ -110,10 +110,7 @@ pub fn zones(sysfs: &Sysfs) -> Result<Vec<Zone>, PowerError> {
     if out.is_empty() {
         return Err(PowerError::Unavailable {
             source_name: "rapl".into(),
-            reason: format!(
-                "{} has no intel-rapl zones with energy_uj",
-                class.display()
-            ),
+            reason: format!("{} has no intel-rapl zones with energy_uj", class.display()),
         });
     }
     Ok(out)
@@ -291,15 +288,27 @@ mod tests {
         z("intel-rapl", &[("enabled", "1")]);
         z(
             "intel-rapl:0",
-            &[("name", "package-0"), ("energy_uj", "1000"), ("max_energy_range_uj", "262143328850")],
+            &[
+                ("name", "package-0"),
+                ("energy_uj", "1000"),
+                ("max_energy_range_uj", "262143328850"),
+            ],
         );
         z(
             "intel-rapl:0:0",
-            &[("name", "core"), ("energy_uj", "500"), ("max_energy_range_uj", "262143328850")],
+            &[
+                ("name", "core"),
+                ("energy_uj", "500"),
+                ("max_energy_range_uj", "262143328850"),
+            ],
         );
         z(
             "intel-rapl:1",
-            &[("name", "psys"), ("energy_uj", "9000"), ("max_energy_range_uj", "262143328850")],
+            &[
+                ("name", "psys"),
+                ("energy_uj", "9000"),
+                ("max_energy_range_uj", "262143328850"),
+            ],
         );
         d
     }
@@ -359,17 +368,32 @@ mod tests {
         )
         .unwrap();
         let err = open(&Sysfs::new(&d), &[], 10.0, 5).err().unwrap();
-        assert!(err.is_bad_input() && err.to_string().contains("above max_energy_range_uj"), "{err}");
-        std::fs::write(d.join("sys/class/powercap/intel-rapl:0/energy_uj"), "lots\n").unwrap();
+        assert!(
+            err.is_bad_input() && err.to_string().contains("above max_energy_range_uj"),
+            "{err}"
+        );
+        std::fs::write(
+            d.join("sys/class/powercap/intel-rapl:0/energy_uj"),
+            "lots\n",
+        )
+        .unwrap();
         let err = open(&Sysfs::new(&d), &[], 10.0, 5).err().unwrap();
         assert!(err.to_string().contains("intel-rapl:0/energy_uj"), "{err}");
-        assert!(err.to_string().contains("expected a non-negative integer"), "{err}");
+        assert!(
+            err.to_string().contains("expected a non-negative integer"),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_unknown_zone_lists_the_zones() {
         let d = tree("unknown");
-        let err = open(&Sysfs::new(&d), &["dram".into()], 10.0, 5).err().unwrap();
-        assert!(err.to_string().contains("package-0, package-0/core, psys"), "{err}");
+        let err = open(&Sysfs::new(&d), &["dram".into()], 10.0, 5)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("package-0, package-0/core, psys"),
+            "{err}"
+        );
     }
 }

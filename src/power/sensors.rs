@@ -65,11 +65,19 @@ fn live(cfg: &PowerConfig, sysfs: &Sysfs, setting: String, seconds: f64) -> Sour
     let desc = src.describe();
     let notes: Vec<String> = desc["notes"]
         .as_array()
-        .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let total_rails: Vec<String> = desc["total"]
         .as_array()
-        .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let clock = RunClock::start();
     let reading = src.start(&clock).and_then(|_| {
@@ -114,7 +122,12 @@ pub fn discover(sysfs: &Sysfs, vcgencmd: &str, seconds: f64) -> SensorsReport {
         c.command = vcgencmd.to_string();
         c
     };
-    sources.push(live(&cfg(SourceKind::Rapl), sysfs, "power = \"rapl\"".into(), seconds));
+    sources.push(live(
+        &cfg(SourceKind::Rapl),
+        sysfs,
+        "power = \"rapl\"".into(),
+        seconds,
+    ));
     // hwmon: one entry per kind of device that reports power.
     let mut kinds: Vec<String> = hwmon::class_devices(sysfs)
         .into_iter()
@@ -132,8 +145,18 @@ pub fn discover(sysfs: &Sysfs, vcgencmd: &str, seconds: f64) -> SensorsReport {
         let setting = format!("power = {{ source = \"hwmon\", device = \"{k}\" }}");
         sources.push(live(&c, sysfs, setting, seconds));
     }
-    sources.push(live(&cfg(SourceKind::Ina3221), sysfs, "power = \"ina3221\"".into(), seconds));
-    let mut pi5 = live(&cfg(SourceKind::Pi5), sysfs, "power = \"pi5\"".into(), seconds);
+    sources.push(live(
+        &cfg(SourceKind::Ina3221),
+        sysfs,
+        "power = \"ina3221\"".into(),
+        seconds,
+    ));
+    let mut pi5 = live(
+        &cfg(SourceKind::Pi5),
+        sysfs,
+        "power = \"pi5\"".into(),
+        seconds,
+    );
     if vcgencmd != "vcgencmd" {
         pi5.setting = format!("power = {{ source = \"pi5\", command = \"{vcgencmd}\" }}");
     }
@@ -143,7 +166,12 @@ pub fn discover(sysfs: &Sysfs, vcgencmd: &str, seconds: f64) -> SensorsReport {
         "power = { source = \"external\", log = \"meter.csv\", preset = \"...\" }",
         "not detected automatically: follow a meter's log live with source = \"external\", or attach it afterwards with `joulebench attach-power RESULTS_DIR METER_LOG`".into(),
     ));
-    let mut est = live(&cfg(SourceKind::Estimate), sysfs, "power = \"estimate\"".into(), seconds);
+    let mut est = live(
+        &cfg(SourceKind::Estimate),
+        sysfs,
+        "power = \"estimate\"".into(),
+        seconds,
+    );
     est.notes.push(
         "an estimate, not a measurement: idle watts + per-core watts x CPU time (coefficients in the suite)".into(),
     );
