@@ -134,6 +134,7 @@ pub fn discover(sysfs: &Sysfs, vcgencmd: &str, seconds: f64) -> SensorsReport {
         .filter(|d| !d.channels.is_empty())
         .map(|d| d.name)
         .collect();
+    kinds.sort();
     kinds.dedup();
     if kinds.is_empty() {
         let c = cfg(SourceKind::Hwmon);
