@@ -53,7 +53,11 @@ pub fn inspect(path: &Path) -> Result<InspectReport, EngineError> {
             "?".into()
         },
         supported: m.problems.is_empty(),
-        gflop_per_image: m.nodes.iter().map(|n| n.gflop_per_image).fold(0.0, |a, b| a + b),
+        gflop_per_image: m
+            .nodes
+            .iter()
+            .map(|n| n.gflop_per_image)
+            .fold(0.0, |a, b| a + b),
         parameters: m.graph.parameters(),
         ops,
         unsupported: m
