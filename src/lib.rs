@@ -1,7 +1,9 @@
 //! joulebench: how fast, and at what energy cost, a CPU runs CNN inference.
 //!
 //! [`engine`] is the inference engine being measured (usable on its own);
-//! [`harness`] drives it and records what it measures.
+//! [`harness`] drives it and records what it measures; [`power`] reads
+//! power sensors and hardware counters.
 
 pub mod engine;
 pub mod harness;
+pub mod power;

@@ -6,7 +6,9 @@ use joulebench::engine::conv::ConvChoice;
 use joulebench::engine::gemm::ParallelLoop;
 use joulebench::harness::runner::{self, RunOptions, Shard};
 use joulebench::harness::suite::Suite;
-use joulebench::harness::{self, gemm_cmd, infer_cmd, inspect_cmd, models_cmd, records};
+use joulebench::harness::{self, attach, gemm_cmd, infer_cmd, inspect_cmd, models_cmd, records};
+use joulebench::power::external::{MeterFormat, TimeFormat, PRESETS};
+use joulebench::power::{sensors, Sysfs};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -131,12 +133,66 @@ enum Cmd {
         /// Print the expanded points and the estimated time; run nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Root for sysfs reads (power sources; not used yet).
+        /// Root for sysfs reads by power sources (default /).
         #[arg(long, value_name = "DIR")]
         sysfs_root: Option<PathBuf>,
         /// No progress output (warnings and errors still go to stderr).
         #[arg(long)]
         quiet: bool,
+    },
+    /// Power sources found here: rails, a live reading, the total each would
+    /// use, why the others are absent; and which perf counters work.
+    Sensors {
+        /// Root for sysfs reads (default /).
+        #[arg(long, value_name = "DIR")]
+        sysfs_root: Option<PathBuf>,
+        /// The vcgencmd program (Raspberry Pi 5 PMIC).
+        #[arg(long, default_value = "vcgencmd")]
+        vcgencmd: String,
+        /// Seconds each source is sampled for its live reading.
+        #[arg(long, default_value_t = 0.5)]
+        seconds: f64,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Fill the energy columns of a recorded run from a power meter's log,
+    /// by the measured windows the run recorded.
+    AttachPower {
+        /// The run directory (results/<suite>/<timestamp>).
+        results_dir: PathBuf,
+        /// The meter's log (CSV or delimited text).
+        meter_log: PathBuf,
+        /// Log format: unix-watts, pyummeter or ptdaemon (default: the
+        /// suite's external settings, else unix-watts).
+        #[arg(long)]
+        preset: Option<String>,
+        /// Seconds added to the meter's timestamps to get this host's UTC.
+        #[arg(long, allow_hyphen_values = true)]
+        clock_offset: Option<f64>,
+        /// Field delimiter (one character).
+        #[arg(long)]
+        delimiter: Option<char>,
+        /// The log has no header line (columns are then 0-based numbers).
+        #[arg(long)]
+        no_header: bool,
+        /// Timestamp column: a header name or a 0-based number.
+        #[arg(long)]
+        time_column: Option<String>,
+        /// unix, unix_ms, iso, elapsed, elapsed_ms or a strftime pattern.
+        #[arg(long)]
+        time_format: Option<String>,
+        #[arg(long)]
+        watts_column: Option<String>,
+        #[arg(long)]
+        volts_column: Option<String>,
+        #[arg(long)]
+        amps_column: Option<String>,
+        /// Multiplies the amps column (0.001 for mA).
+        #[arg(long)]
+        amps_scale: Option<f64>,
+        /// Windows with fewer meter readings are flagged.
+        #[arg(long, default_value_t = 5)]
+        min_samples: usize,
     },
     /// Join results.csv files of one suite (shards) into one file.
     Merge {
@@ -275,9 +331,104 @@ fn dispatch(cli: Cli) -> Result<()> {
             resume,
             shard,
             dry_run,
-            sysfs_root: _,
+            sysfs_root,
             quiet,
-        } => run_cmd(suite, out, resume, shard, dry_run, quiet),
+        } => run_cmd(suite, out, resume, shard, dry_run, quiet, sysfs_root),
+        Cmd::Sensors {
+            sysfs_root,
+            vcgencmd,
+            seconds,
+            format,
+        } => {
+            if !(seconds.is_finite() && seconds > 0.0 && seconds <= 60.0) {
+                return Err(harness::HarnessError::Usage {
+                    name: "seconds",
+                    reason: format!("{seconds} is not between 0 and 60"),
+                }
+                .into());
+            }
+            let root = sysfs_root.unwrap_or_else(|| PathBuf::from("/"));
+            let report = sensors::discover(&Sysfs::new(root), &vcgencmd, seconds);
+            emit(format, &report, || report.table())
+        }
+        Cmd::AttachPower {
+            results_dir,
+            meter_log,
+            preset,
+            clock_offset,
+            delimiter,
+            no_header,
+            time_column,
+            time_format,
+            watts_column,
+            volts_column,
+            amps_column,
+            amps_scale,
+            min_samples,
+        } => {
+            let usage = |name: &'static str, reason: String| -> anyhow::Error {
+                harness::HarnessError::Usage { name, reason }.into()
+            };
+            let mut f = match &preset {
+                Some(p) => MeterFormat::preset(p).ok_or_else(|| {
+                    usage(
+                        "preset",
+                        format!("`{p}` is not known; use {}", PRESETS.join(", ")),
+                    )
+                })?,
+                None => attach::recorded_format(&results_dir).unwrap_or_default(),
+            };
+            if let Some(x) = clock_offset {
+                f.clock_offset_s = x;
+            }
+            if let Some(d) = delimiter {
+                f.delimiter = d;
+            }
+            if no_header {
+                f.header = false;
+            }
+            if let Some(c) = time_column {
+                f.time_column = attach::column_arg(&c);
+            }
+            if let Some(t) = time_format {
+                f.time_format = TimeFormat::parse(&t).ok_or_else(|| {
+                    usage("time-format", format!("`{t}` is not unix, unix_ms, iso, elapsed, elapsed_ms or a strftime pattern"))
+                })?;
+            }
+            if volts_column.is_some() || amps_column.is_some() {
+                f.watts_column = None;
+            }
+            if let Some(c) = watts_column {
+                f.watts_column = Some(attach::column_arg(&c));
+            }
+            if let Some(c) = volts_column {
+                f.volts_column = Some(attach::column_arg(&c));
+            }
+            if let Some(c) = amps_column {
+                f.amps_column = Some(attach::column_arg(&c));
+            }
+            if let Some(x) = amps_scale {
+                f.amps_scale = x;
+            }
+            f.validate().map_err(|e| usage("meter format", e))?;
+            let o = attach::attach_power(&results_dir, &meter_log, f, min_samples)?;
+            println!(
+                "attached {} of {} row(s) in {} from {}{}",
+                o.attached,
+                o.rows,
+                results_dir.display(),
+                meter_log.display(),
+                o.idle_w
+                    .map_or(String::new(), |w| format!(" (idle {w:.2} W)"))
+            );
+            for (p, why) in &o.uncovered {
+                eprintln!("warning: {p}: not attached: {why}");
+            }
+            for (p, why) in &o.skipped {
+                eprintln!("warning: {p}: left alone: {why}");
+            }
+            Ok(())
+        }
         Cmd::Merge { inputs, out } => {
             let n = records::merge(&inputs, &out)?;
             println!(
@@ -297,6 +448,7 @@ fn run_cmd(
     shard: Option<String>,
     dry_run: bool,
     quiet: bool,
+    sysfs_root: Option<PathBuf>,
 ) -> Result<()> {
     let shard = shard.map(|s| s.parse::<Shard>()).transpose()?;
     let suite = Suite::load(&suite)?;
@@ -312,6 +464,7 @@ fn run_cmd(
             resume,
             shard,
             quiet,
+            sysfs_root,
         },
     )?;
     println!(

@@ -1,5 +1,6 @@
 //! Experiment harness: runs the engine, times it, records results.
 
+pub mod attach;
 pub mod gemm_cmd;
 pub mod infer_cmd;
 pub mod inspect_cmd;
@@ -13,6 +14,7 @@ pub mod stats;
 pub mod suite;
 
 use crate::engine::EngineError;
+use crate::power::PowerError;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -38,6 +40,13 @@ pub enum HarnessError {
         #[source]
         source: EngineError,
     },
+    /// A power source or counter failed.
+    #[error("{context}: {source}")]
+    Power {
+        context: String,
+        #[source]
+        source: PowerError,
+    },
     /// Ctrl-C: the run stopped between points.
     #[error("interrupted; {0}")]
     Interrupted(String),
@@ -51,6 +60,7 @@ impl HarnessError {
                 true
             }
             HarnessError::Engine { source, .. } => source.is_bad_input(),
+            HarnessError::Power { source, .. } => source.is_bad_input(),
             HarnessError::Io { .. } | HarnessError::Interrupted(_) => false,
         }
     }
@@ -67,6 +77,13 @@ pub mod exit {
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<HarnessError>() {
+            return if e.is_bad_input() {
+                exit::BAD_INPUT
+            } else {
+                exit::RUNTIME
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<PowerError>() {
             return if e.is_bad_input() {
                 exit::BAD_INPUT
             } else {

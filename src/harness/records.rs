@@ -3,6 +3,8 @@
 //! `--resume` and `merge`.
 
 use super::HarnessError;
+use crate::power::counters::CounterValues;
+use crate::power::PowerFigures;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -10,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One row of results.csv. Units are in the column names.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResultRow {
     pub suite: String,
     pub suite_hash: String,
@@ -53,6 +55,117 @@ pub struct ResultRow {
     pub warnings: String,
     pub host: String,
     pub timestamp_utc: String,
+    // Power and counters. Files written before these columns existed read
+    // back with them empty.
+    /// `none`, `rapl`, `hwmon`, `ina3221`, `pi5`, `external`, `estimate`.
+    #[serde(default)]
+    pub power_source: String,
+    /// Whether the energy figures are an estimate; empty without a source.
+    #[serde(default)]
+    pub power_estimated: Option<bool>,
+    /// Power readings inside the measured window.
+    #[serde(default)]
+    pub samples: Option<usize>,
+    #[serde(default)]
+    pub avg_power_w: Option<f64>,
+    /// Idle power, measured once per suite.
+    #[serde(default)]
+    pub idle_power_w: Option<f64>,
+    /// Energy of the measured window.
+    #[serde(default)]
+    pub energy_j: Option<f64>,
+    #[serde(default)]
+    pub joules_per_image: Option<f64>,
+    /// (energy_j - idle_power_w x window) per image.
+    #[serde(default)]
+    pub dyn_joules_per_image: Option<f64>,
+    #[serde(default)]
+    pub images_per_joule: Option<f64>,
+    #[serde(default)]
+    pub cycles: Option<f64>,
+    #[serde(default)]
+    pub instructions: Option<f64>,
+    #[serde(default)]
+    pub ipc: Option<f64>,
+    #[serde(default)]
+    pub cache_references: Option<f64>,
+    #[serde(default)]
+    pub cache_misses: Option<f64>,
+    #[serde(default)]
+    pub l1d_read_misses: Option<f64>,
+    #[serde(default)]
+    pub llc_misses: Option<f64>,
+    #[serde(default)]
+    pub branch_misses: Option<f64>,
+    #[serde(default)]
+    pub task_clock_ms: Option<f64>,
+    #[serde(default)]
+    pub context_switches: Option<f64>,
+    /// The measured window on the run's monotonic clock, in seconds since
+    /// the run started (`clock.run_start_unix_s` in manifest.json).
+    #[serde(default)]
+    pub window_start_s: Option<f64>,
+    #[serde(default)]
+    pub window_end_s: Option<f64>,
+}
+
+impl ResultRow {
+    /// Fills the power columns from a source's window.
+    pub fn set_power(
+        &mut self,
+        source: &str,
+        estimated: Option<bool>,
+        samples: Option<usize>,
+        f: &PowerFigures,
+    ) {
+        self.power_source = source.to_string();
+        self.power_estimated = estimated;
+        self.samples = samples;
+        self.avg_power_w = f.avg_power_w;
+        self.idle_power_w = f.idle_power_w;
+        self.energy_j = f.energy_j;
+        self.joules_per_image = f.joules_per_image;
+        self.dyn_joules_per_image = f.dyn_joules_per_image;
+        self.images_per_joule = f.images_per_joule;
+    }
+
+    /// Fills the counter columns.
+    pub fn set_counters(&mut self, c: &CounterValues) {
+        self.cycles = c.cycles;
+        self.instructions = c.instructions;
+        self.ipc = c.ipc();
+        self.cache_references = c.cache_references;
+        self.cache_misses = c.cache_misses;
+        self.l1d_read_misses = c.l1d_read_misses;
+        self.llc_misses = c.llc_misses;
+        self.branch_misses = c.branch_misses;
+        self.task_clock_ms = c.task_clock_ms;
+        self.context_switches = c.context_switches;
+    }
+}
+
+/// One row of power.csv: a raw power reading.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PowerRow {
+    pub point: String,
+    pub repetition: usize,
+    /// Seconds since the run started (the clock of `window_start_s`).
+    pub t_s: f64,
+    pub rail: String,
+    pub watts: f64,
+}
+
+/// Whether `path`'s header names every column of the current results.csv
+/// (files of older versions lack the power and counter columns).
+pub fn has_current_header(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .next()
+                .map(|l| l.split(',').any(|c| c == "window_end_s"))
+        })
+        .unwrap_or(true)
 }
 
 /// One row of samples.csv: one timed batch.
@@ -274,7 +387,65 @@ mod tests {
             warnings: "a, b; c \"q\"".into(),
             host: "h".into(),
             timestamp_utc: "2026-01-01T00:00:00Z".into(),
+            power_source: "rapl".into(),
+            power_estimated: Some(false),
+            samples: Some(12),
+            avg_power_w: Some(15.5),
+            idle_power_w: Some(4.25),
+            energy_j: Some(7.75),
+            joules_per_image: Some(0.0125),
+            dyn_joules_per_image: None,
+            images_per_joule: Some(80.0),
+            cycles: None,
+            instructions: None,
+            ipc: None,
+            cache_references: None,
+            cache_misses: None,
+            l1d_read_misses: None,
+            llc_misses: None,
+            branch_misses: None,
+            task_clock_ms: Some(987.5),
+            context_switches: Some(3.0),
+            window_start_s: Some(1.5),
+            window_end_s: Some(2.0),
         }
+    }
+
+    #[test]
+    fn files_without_the_power_columns_read_back_with_them_empty() {
+        let d = tmpdir("old");
+        let p = d.join("results.csv");
+        rewrite(&p, &[row("a", "h")]).unwrap();
+        // Cut the header and row after timestamp_utc: the format before power.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let cut: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let mut r = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .from_reader(l.as_bytes());
+                let rec = r.records().next().unwrap().unwrap();
+                let n = rec.len() - 21;
+                let mut w = csv::Writer::from_writer(Vec::new());
+                w.write_record(rec.iter().take(n)).unwrap();
+                String::from_utf8(w.into_inner().unwrap()).unwrap()
+            })
+            .collect();
+        std::fs::write(&p, cut.concat()).unwrap();
+        assert!(!has_current_header(&p));
+        let back: Vec<ResultRow> = read_rows(&p).unwrap();
+        assert_eq!(back[0].power_source, "");
+        assert_eq!(back[0].energy_j, None);
+        assert_eq!(back[0].window_end_s, None);
+        assert_eq!(back[0].timestamp_utc, "2026-01-01T00:00:00Z");
+        // merging an old and a new file writes the new header
+        let new = d.join("new.csv");
+        rewrite(&new, &[row("b", "h")]).unwrap();
+        assert!(has_current_header(&new));
+        assert_eq!(merge(&[p, new], &d.join("m.csv")).unwrap(), 2);
+        let merged: Vec<ResultRow> = read_rows(&d.join("m.csv")).unwrap();
+        assert_eq!(merged[1], row("b", "h"));
+        assert!(has_current_header(&d.join("m.csv")));
     }
 
     fn tmpdir(name: &str) -> PathBuf {
@@ -303,6 +474,13 @@ mod tests {
         assert_eq!(text.lines().count(), 3);
         assert!(text.starts_with("suite,suite_hash,experiment,point,"));
         assert!(text.lines().next().unwrap().contains(",loop,"));
+        let header = text.lines().next().unwrap();
+        assert!(header.ends_with(",timestamp_utc,power_source,power_estimated,samples,avg_power_w,idle_power_w,energy_j,joules_per_image,dyn_joules_per_image,images_per_joule,cycles,instructions,ipc,cache_references,cache_misses,l1d_read_misses,llc_misses,branch_misses,task_clock_ms,context_switches,window_start_s,window_end_s"), "{header}");
+        // empty cells where not available
+        assert!(
+            text.lines().nth(1).unwrap().contains(",0.0125,,80.0,,,,,"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::gemm_cmd::fill_uniform;
 use super::machine;
-use super::records::{self, Appender, ResultRow, SampleRow};
+use super::records::{self, Appender, PowerRow, ResultRow, SampleRow};
 use super::stats::{slow_start, summarize};
 use super::suite::{estimate_seconds, CacheSpec, Measurement, Point, Suite};
 use super::HarnessError;
@@ -12,6 +12,10 @@ use crate::engine::graph::Graph;
 use crate::engine::models;
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
+use crate::power::counters::{CounterValues, Counters};
+use crate::power::{
+    self, PowerConfig, PowerError, PowerSource, RunClock, SourceKind, Sysfs, Window,
+};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -84,6 +88,8 @@ pub struct RunOptions {
     pub resume: Option<PathBuf>,
     pub shard: Option<Shard>,
     pub quiet: bool,
+    /// Root for sysfs reads (power sources); `None` for `/`.
+    pub sysfs_root: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -357,7 +363,7 @@ fn prepare_resume(
             }
             done.insert(r.point.clone());
         }
-        if torn.is_some() {
+        if torn.is_some() || !records::has_current_header(&results) {
             records::rewrite(&results, &rows)?;
         }
     }
@@ -369,6 +375,15 @@ fn prepare_resume(
             .filter(|s| done.contains(&s.point))
             .collect();
         records::rewrite(&samples, &keep)?;
+    }
+    let power_csv = dir.join("power.csv");
+    if power_csv.exists() {
+        let (rows, _) = records::read_rows_lenient::<PowerRow>(&power_csv)?;
+        let keep: Vec<PowerRow> = rows
+            .into_iter()
+            .filter(|s| done.contains(&s.point))
+            .collect();
+        records::rewrite(&power_csv, &keep)?;
     }
     Ok(done)
 }
@@ -456,24 +471,55 @@ fn sleep_interruptible(secs: f64) {
     }
 }
 
-/// Warms up and measures one point; `None` when interrupted.
+/// What one measured window produced.
+struct Measured {
+    lat: Vec<f64>,
+    duration: f64,
+    /// The window on the run's clock.
+    start_s: f64,
+    end_s: f64,
+    power: Option<Window>,
+    counters: Option<CounterValues>,
+}
+
+/// Warms up and measures one point, with the power source and counters
+/// running exactly around the timed batches; `None` when interrupted.
 fn measure(
     sess: &mut Session,
     input: &[f32],
     m: &Measurement,
     progress: &Progress,
-) -> Result<Option<(Vec<f64>, f64)>, EngineError> {
+    clock: &RunClock,
+    mut source: Option<&mut Box<dyn PowerSource>>,
+    mut counters: Option<&mut Counters>,
+    ctx: &str,
+) -> Result<Option<Measured>, HarnessError> {
+    let engine_err = |source| HarnessError::Engine {
+        context: ctx.to_string(),
+        source,
+    };
+    let power_err = |source| HarnessError::Power {
+        context: ctx.to_string(),
+        source,
+    };
     let w0 = Instant::now();
     let mut i = 0;
     while i < m.warmup_iterations || w0.elapsed().as_secs_f64() < m.warmup_seconds {
         if stopping() {
             return Ok(None);
         }
-        sess.run(input)?;
+        sess.run(input).map_err(engine_err)?;
         i += 1;
     }
+    if let Some(c) = counters.as_deref_mut() {
+        c.start();
+    }
+    if let Some(p) = source.as_deref_mut() {
+        p.start(clock).map_err(power_err)?;
+    }
+    let start_s = clock.now_s();
     let max = m.max_seconds;
-    let (lat, dur) = time_batches(sess, input, |n, el| {
+    let timed = time_batches(sess, input, |n, el| {
         let frac = (n as f64 / m.min_batches as f64).min(if m.min_seconds > 0.0 {
             el / m.min_seconds
         } else {
@@ -482,11 +528,109 @@ fn measure(
         let frac = max.map_or(frac, |mx| frac.max(el / mx.max(1e-9)));
         progress.measure(frac);
         stopping() || (n >= m.min_batches && el >= m.min_seconds) || max.is_some_and(|mx| el >= mx)
-    })?;
+    });
+    let end_s = clock.now_s();
+    // Stop the source whatever happened, so its thread ends here.
+    let window = source.map(|p| p.stop(clock));
+    let counted = counters.map(|c| c.stop());
+    let (lat, duration) = timed.map_err(engine_err)?;
+    let window = window.transpose().map_err(power_err)?;
     if stopping() {
         return Ok(None);
     }
-    Ok(Some((lat, dur)))
+    Ok(Some(Measured {
+        lat,
+        duration,
+        start_s: window.as_ref().map_or(start_s, |w| w.start_s),
+        end_s: window.as_ref().map_or(end_s, |w| w.end_s),
+        power: window,
+        counters: counted,
+    }))
+}
+
+/// A power source of the suite with its idle power.
+struct PowerState {
+    config: PowerConfig,
+    source: Box<dyn PowerSource>,
+    idle_w: Option<f64>,
+}
+
+/// Builds the source of every distinct power setting of `points` and
+/// measures each one's idle power once (or takes it from the manifest of the
+/// run being resumed). Returns `None` when interrupted.
+fn prepare_power(
+    suite: &Suite,
+    points: &[&Point],
+    sysfs: &Sysfs,
+    clock: &RunClock,
+    manifest: &mut serde_json::Value,
+    progress: &Progress,
+) -> Result<Option<Vec<PowerState>>, HarnessError> {
+    let mut configs: Vec<PowerConfig> = Vec::new();
+    for p in points {
+        let c = &suite.experiments[p.experiment_index].measurement.power;
+        if c.source != SourceKind::None && !configs.contains(c) {
+            configs.push(c.clone());
+        }
+    }
+    let mut states = Vec::new();
+    for config in configs {
+        let ctx = format!("power source {}", config.source);
+        let err = |source: PowerError| HarnessError::Power {
+            context: ctx.clone(),
+            source,
+        };
+        let Some(mut source) = config.build(sysfs).map_err(err)? else {
+            continue;
+        };
+        let key = serde_json::to_value(&config).unwrap_or_default();
+        if !manifest["power"].is_array() {
+            manifest["power"] = serde_json::json!([]);
+        }
+        let entries = manifest["power"].as_array_mut().expect("an array");
+        let known = entries.iter().find(|e| e["config"] == key).cloned();
+        let idle_w = match known {
+            Some(e) => e["idle"]["watts"].as_f64(),
+            None => {
+                let mut idle = serde_json::Value::Null;
+                let mut idle_w = source.known_idle_w();
+                if idle_w.is_none() && config.idle_seconds > 0.0 {
+                    progress.warn(&format!(
+                        "measuring idle power ({}) for {} s",
+                        config.source, config.idle_seconds
+                    ));
+                    source.start(clock).map_err(err)?;
+                    sleep_interruptible(config.idle_seconds);
+                    let w = source.stop(clock).map_err(err)?;
+                    if stopping() {
+                        return Ok(None);
+                    }
+                    idle_w = w.mean_w;
+                    idle = serde_json::json!({
+                        "watts": w.mean_w,
+                        "seconds": w.duration_s(),
+                        "window_s": [w.start_s, w.end_s],
+                        "samples": w.samples,
+                        "warnings": w.warnings,
+                    });
+                } else if let Some(w) = idle_w {
+                    idle = serde_json::json!({ "watts": w, "estimated": true });
+                }
+                entries.push(serde_json::json!({
+                    "config": key,
+                    "description": source.describe(),
+                    "idle": idle,
+                }));
+                idle_w
+            }
+        };
+        states.push(PowerState {
+            config,
+            source,
+            idle_w,
+        });
+    }
+    Ok(Some(states))
 }
 
 /// Runs `suite` (or its shard), recording into a new directory or the one
@@ -535,6 +679,18 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             })
         }
     };
+    // One time line for the whole run directory, also across resumes.
+    let clock = match manifest["clock"]["run_start_unix_s"].as_f64() {
+        Some(t) if opts.resume.is_some() => RunClock::resume(t),
+        _ => {
+            let c = RunClock::start();
+            manifest["clock"] = serde_json::json!({
+                "run_start_unix_s": c.run_start_unix_s(),
+                "note": "window_start_s, window_end_s (results.csv) and t_s (power.csv) are seconds since this instant (Unix time, UTC), advanced by the monotonic clock",
+            });
+            c
+        }
+    };
     write_json(&manifest_path, &manifest)?;
 
     let host = machine::host_name();
@@ -548,8 +704,35 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             todo.len()
         ));
     }
+    let sysfs = Sysfs::new(
+        opts.sysfs_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/")),
+    );
+    let Some(mut power_states) =
+        prepare_power(suite, &todo, &sysfs, &clock, &mut manifest, &progress)?
+    else {
+        write_json(&manifest_path, &manifest)?;
+        return Err(HarnessError::Interrupted(format!(
+            "while measuring idle power; nothing was measured; continue with --resume {}",
+            dir.display()
+        )));
+    };
+    let mut counters = todo
+        .iter()
+        .any(|p| suite.experiments[p.experiment_index].measurement.counters)
+        .then(Counters::probe);
+    manifest["counters"] = match &counters {
+        Some(c) => serde_json::to_value(c.status()).unwrap_or_default(),
+        None => serde_json::json!({ "summary": "counters = false in the suite" }),
+    };
+    write_json(&manifest_path, &manifest)?;
     let mut results = Appender::open(&dir.join("results.csv"))?;
     let mut samples = Appender::open(&dir.join("samples.csv"))?;
+    let mut power_csv = match power_states.is_empty() {
+        true => None,
+        false => Some(Appender::open(&dir.join("power.csv"))?),
+    };
     #[cfg(target_os = "linux")]
     let original_affinity = affinity::current();
 
@@ -612,11 +795,29 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             input = vec![0.0; sess.input_len()];
             fill_uniform(&mut input, 42);
         }
-        let Some((lat, duration)) =
-            measure(sess, &input, m, &progress).map_err(engine_err(ctx.clone()))?
+        let state = power_states.iter_mut().find(|s| s.config == m.power);
+        let idle_w = state.as_ref().and_then(|s| s.idle_w);
+        let Some(measured) = measure(
+            sess,
+            &input,
+            m,
+            &progress,
+            &clock,
+            state.map(|s| &mut s.source),
+            counters.as_mut().filter(|_| m.counters),
+            &ctx,
+        )?
         else {
             break;
         };
+        let Measured {
+            lat,
+            duration,
+            start_s,
+            end_s,
+            power: window,
+            counters: counted,
+        } = measured;
         let st = summarize(&lat, seed_of(&p.id)).expect("at least one batch is timed");
         let mut warn = Vec::new();
         if st.cv > m.cv_warn {
@@ -636,6 +837,9 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
                 st.n, m.min_batches
             ));
         }
+        if let Some(w) = &window {
+            warn.extend(w.warnings.iter().cloned());
+        }
         for w in &warn {
             progress.warn(&format!("{}: {w}", p.id));
         }
@@ -644,7 +848,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
         let ms = 1e3;
         let images_per_s = (st.n * p.batch) as f64 / st.total;
         let gflop_per_image = sess.flops_per_image() / 1e9;
-        let row = ResultRow {
+        let mut row = ResultRow {
             suite: suite.name.clone(),
             suite_hash: suite.hash.clone(),
             experiment: p.experiment.clone(),
@@ -686,7 +890,29 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             warnings: warn.join("; "),
             host: host.clone(),
             timestamp_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            power_source: m.power.source.name().into(),
+            window_start_s: Some(start_s),
+            window_end_s: Some(end_s),
+            ..ResultRow::default()
         };
+        if let Some(w) = &window {
+            let f = power::figures(w, idle_w, st.n * p.batch);
+            row.set_power(&w.source, Some(w.estimated), w.samples, &f);
+        }
+        if let Some(c) = &counted {
+            row.set_counters(c);
+        }
+        let prows: Vec<PowerRow> = window
+            .iter()
+            .flat_map(|w| w.raw.iter())
+            .map(|r| PowerRow {
+                point: p.id.clone(),
+                repetition: p.repetition,
+                t_s: r.t_s,
+                rail: r.rail.clone(),
+                watts: r.watts,
+            })
+            .collect();
         let srows: Vec<SampleRow> = lat
             .iter()
             .zip(&st.outliers)
@@ -700,17 +926,28 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             .collect();
         // Samples first: a results row is only there when its samples are.
         samples.append(&srows, false)?;
+        if let Some(pc) = &mut power_csv {
+            pc.append(&prows, false)?;
+        }
         results.append(std::slice::from_ref(&row), true)?;
         recorded += 1;
         let per_point = run_start.elapsed().as_secs_f64() / (k + 1) as f64;
         progress.finish_point(&format!(
-            "[{}/{}] {}  {:.1} images/s  p50 {:.3} ms  cv {:.3}  (ETA {})",
+            "[{}/{}] {}  {:.1} images/s  p50 {:.3} ms  cv {:.3}{}  (ETA {})",
             k + 1,
             total,
             p.id,
             row.images_per_s,
             row.latency_ms_p50,
             row.cv,
+            row.joules_per_image.map_or(String::new(), |j| format!(
+                "  {j:.4} J/image{}",
+                if row.power_estimated == Some(true) {
+                    " (estimated)"
+                } else {
+                    ""
+                }
+            )),
             human_duration(per_point * (total - k - 1) as f64)
         ));
     }

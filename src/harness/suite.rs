@@ -8,6 +8,9 @@ use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::ParallelLoop;
 use crate::engine::models;
+use crate::power::config::COMMON_KEYS;
+use crate::power::external::{Column, MeterFormat, TimeFormat, PRESETS};
+use crate::power::{PowerConfig, SourceKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -105,8 +108,10 @@ pub struct Measurement {
     pub cooldown_seconds: f64,
     /// Pin the run to these logical CPUs.
     pub cpus: Option<Vec<usize>>,
-    /// Power source; only `none` until power sources exist.
-    pub power: String,
+    /// Power source and its settings.
+    pub power: PowerConfig,
+    /// Read perf counters for each measured window.
+    pub counters: bool,
     /// Warn when the coefficient of variation exceeds this.
     pub cv_warn: f64,
     pub allow_oversubscribe: bool,
@@ -124,7 +129,8 @@ impl Default for Measurement {
             repetitions: 1,
             cooldown_seconds: 0.0,
             cpus: None,
-            power: "none".into(),
+            power: PowerConfig::default(),
+            counters: true,
             cv_warn: 0.10,
             allow_oversubscribe: false,
         }
@@ -368,7 +374,8 @@ struct Partial {
     repetitions: Option<usize>,
     cooldown_seconds: Option<f64>,
     cpus: Option<Vec<(usize, Range<usize>)>>,
-    power: Option<String>,
+    power: Option<PowerConfig>,
+    counters: Option<bool>,
     cv_warn: Option<f64>,
     allow_oversubscribe: Option<bool>,
     /// Where `max_seconds` / `min_seconds` were set, for cross-checks.
@@ -393,6 +400,7 @@ const MEASURE_KEYS: &[&str] = &[
     "cooldown_seconds",
     "cpus",
     "power",
+    "counters",
     "cv_warn",
     "allow_oversubscribe",
 ];
@@ -618,6 +626,7 @@ impl Cx<'_> {
                 .unwrap_or(d.cooldown_seconds),
             cpus: cpus.map(|c| c.into_iter().map(|(c, _)| c).collect()),
             power: pick(&p.power, &defaults.power).unwrap_or(d.power),
+            counters: p.counters.or(defaults.counters).unwrap_or(d.counters),
             cv_warn: p.cv_warn.or(defaults.cv_warn).unwrap_or(d.cv_warn),
             allow_oversubscribe: allow_over,
         };
@@ -710,20 +719,8 @@ impl Cx<'_> {
                 "cpus" => {
                     p.cpus = self.list(v, key, |cx, x| cx.uint(x, key).map(|n| (n, x.span())))
                 }
-                "power" => {
-                    if let Some(s) = self.string(v, key) {
-                        if s == "none" {
-                            p.power = Some(s);
-                        } else {
-                            self.problem(
-                                v.span(),
-                                format!(
-                                    "power source `{s}` is not available yet; use power = \"none\""
-                                ),
-                            );
-                        }
-                    }
-                }
+                "power" => p.power = self.power(v),
+                "counters" => p.counters = self.boolean(v, key),
                 "cv_warn" => p.cv_warn = self.seconds(v, key),
                 "allow_oversubscribe" => p.allow_oversubscribe = self.boolean(v, key),
                 _ if extra.contains(&key) => {}
@@ -739,6 +736,279 @@ impl Cx<'_> {
             }
         }
         p
+    }
+
+    /// `power = "rapl"` or a table `{ source = "...", settings... }`.
+    fn power(&mut self, v: &V<'_>) -> Option<PowerConfig> {
+        let kinds = SourceKind::ALL.map(|k| k.name()).join(", ");
+        let kind_of = |cx: &mut Self, v: &V<'_>| -> Option<SourceKind> {
+            let s = cx.string(v, "power")?;
+            match s.parse::<SourceKind>() {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    cx.problem(v.span(), e);
+                    None
+                }
+            }
+        };
+        let t = match v.get_ref() {
+            DeValue::String(_) => return kind_of(self, v).map(PowerConfig::named),
+            DeValue::Table(t) => t,
+            other => {
+                self.problem(
+                    v.span(),
+                    format!(
+                        "`power` must be a source name ({kinds}) or a table {{ source = \"...\", ... }}, found {}",
+                        other.type_str()
+                    ),
+                );
+                return None;
+            }
+        };
+        let Some(sv) = t.get("source") else {
+            self.problem(
+                v.span(),
+                format!("the power table has no `source`; add source = \"...\" ({kinds})"),
+            );
+            return None;
+        };
+        let kind = kind_of(self, sv)?;
+        let mut c = PowerConfig::named(kind);
+        let mut ok = true;
+        if let Some(pv) = t.get("preset") {
+            if let Some(name) = self.string(pv, "preset") {
+                match MeterFormat::preset(&name) {
+                    Some(m) => c.meter = m,
+                    None => {
+                        self.problem(
+                            pv.span(),
+                            format!(
+                                "meter preset `{name}` is not known; use {}",
+                                PRESETS.join(", ")
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        for (k, val) in t.iter() {
+            let key: &str = k.get_ref().as_ref();
+            if !COMMON_KEYS.contains(&key) && !kind.keys().contains(&key) {
+                let owner = SourceKind::ALL
+                    .into_iter()
+                    .find(|o| o.keys().contains(&key));
+                let mut known: Vec<&str> = COMMON_KEYS.to_vec();
+                known.extend_from_slice(kind.keys());
+                self.problem(
+                    k.span(),
+                    match owner {
+                        Some(o) => format!("`{key}` applies to source = \"{o}\", not \"{kind}\""),
+                        None => format!(
+                            "unknown power setting `{key}`; for source = \"{kind}\" use {}",
+                            known.join(", ")
+                        ),
+                    },
+                );
+                ok = false;
+                continue;
+            }
+            let good = match key {
+                "source" | "preset" => true,
+                "rate_hz" => match self.seconds(val, key) {
+                    Some(r) if r <= 10_000.0 => {
+                        c.rate_hz = Some(r);
+                        true
+                    }
+                    Some(r) => {
+                        self.problem(
+                            val.span(),
+                            format!(
+                                "rate_hz = {r} is above 10000; sensors do not update that fast"
+                            ),
+                        );
+                        false
+                    }
+                    None => false,
+                },
+                "idle_seconds" => match self.seconds(val, key) {
+                    Some(x) if x <= 3600.0 => {
+                        c.idle_seconds = x;
+                        true
+                    }
+                    Some(x) => {
+                        self.problem(
+                            val.span(),
+                            format!("idle_seconds = {x} is above an hour; a few seconds suffice"),
+                        );
+                        false
+                    }
+                    None => false,
+                },
+                "min_samples" => self
+                    .count(val, key)
+                    .map(|(n, _)| c.min_samples = n)
+                    .is_some(),
+                "zones" | "rails" | "input_rails" => {
+                    let list = self
+                        .list(val, key, |cx, e| cx.string(e, key).map(|s| (s, e.span())))
+                        .map(strip);
+                    match (key, list) {
+                        ("zones", Some(l)) => c.zones = l,
+                        ("rails", Some(l)) => c.rails = l,
+                        (_, Some(l)) => c.input_rails = l,
+                        (_, None) => ok = false,
+                    }
+                    true
+                }
+                "device" => self.string(val, key).map(|s| c.device = Some(s)).is_some(),
+                "command" => match self.string(val, key) {
+                    Some(s) if !s.trim().is_empty() => {
+                        c.command = s;
+                        true
+                    }
+                    Some(_) => {
+                        self.problem(val.span(), "`command` is empty; give the path of vcgencmd");
+                        false
+                    }
+                    None => false,
+                },
+                "log" => match self.string(val, key) {
+                    Some(s) if !s.is_empty() => {
+                        let p = PathBuf::from(&s);
+                        c.log = Some(if p.is_absolute() { p } else { self.dir.join(p) });
+                        true
+                    }
+                    Some(_) => {
+                        self.problem(val.span(), "`log` is empty; give the meter log's path, or leave `log` out to attach it afterwards");
+                        false
+                    }
+                    None => false,
+                },
+                "delimiter" => {
+                    match self.string(val, key) {
+                        Some(s) if s.chars().count() == 1 && s.is_ascii() => {
+                            c.meter.delimiter = s.chars().next().unwrap_or(',');
+                            true
+                        }
+                        Some(s) => {
+                            self.problem(val.span(), format!("delimiter {s:?} must be one ASCII character (\"\\t\" for tabs)"));
+                            false
+                        }
+                        None => false,
+                    }
+                }
+                "header" => self.boolean(val, key).map(|b| c.meter.header = b).is_some(),
+                "time_column" | "watts_column" | "volts_column" | "amps_column" => {
+                    let col = match val.get_ref() {
+                        DeValue::String(s) => Some(Column::Name(s.to_string())),
+                        DeValue::Integer(_) => self.uint(val, key).map(Column::Index),
+                        other => {
+                            self.problem(
+                                val.span(),
+                                format!("`{key}` must be a column name or a 0-based column number, found {}", other.type_str()),
+                            );
+                            None
+                        }
+                    };
+                    match (key, col) {
+                        ("time_column", Some(x)) => c.meter.time_column = x,
+                        ("watts_column", Some(x)) => c.meter.watts_column = Some(x),
+                        ("volts_column", Some(x)) => {
+                            c.meter.volts_column = Some(x);
+                            if t.get("watts_column").is_none() {
+                                c.meter.watts_column = None;
+                            }
+                        }
+                        ("amps_column", Some(x)) => {
+                            c.meter.amps_column = Some(x);
+                            if t.get("watts_column").is_none() {
+                                c.meter.watts_column = None;
+                            }
+                        }
+                        _ => ok = false,
+                    }
+                    true
+                }
+                "time_format" => match self.string(val, key).map(|s| (TimeFormat::parse(&s), s)) {
+                    Some((Some(f), _)) => {
+                        c.meter.time_format = f;
+                        true
+                    }
+                    Some((None, s)) => {
+                        self.problem(
+                            val.span(),
+                            format!("time_format `{s}` is not known; use unix, unix_ms, iso, elapsed, elapsed_ms or a strftime pattern such as \"%Y-%m-%d %H:%M:%S%.f\""),
+                        );
+                        false
+                    }
+                    None => false,
+                },
+                "amps_scale" => match self.seconds(val, key) {
+                    Some(x) if x > 0.0 => {
+                        c.meter.amps_scale = x;
+                        true
+                    }
+                    Some(_) => {
+                        self.problem(
+                            val.span(),
+                            "amps_scale must be above 0 (0.001 for a column in mA)",
+                        );
+                        false
+                    }
+                    None => false,
+                },
+                "clock_offset_s" => self
+                    .signed(val, key)
+                    .map(|x| c.meter.clock_offset_s = x)
+                    .is_some(),
+                "follow_timeout_s" => self
+                    .seconds(val, key)
+                    .map(|x| c.follow_timeout_s = x)
+                    .is_some(),
+                "idle_watts" => self
+                    .seconds(val, key)
+                    .map(|x| c.idle_watts = Some(x))
+                    .is_some(),
+                "core_watts" => self.seconds(val, key).map(|x| c.core_watts = x).is_some(),
+                _ => true,
+            };
+            ok &= good;
+        }
+        if ok && kind == SourceKind::External {
+            if let Err(e) = c.meter.validate() {
+                self.problem(v.span(), e);
+                ok = false;
+            }
+        }
+        ok.then_some(c)
+    }
+
+    /// A finite number, negative allowed.
+    fn signed(&mut self, v: &V<'_>, key: &str) -> Option<f64> {
+        let x = match v.get_ref() {
+            DeValue::Integer(i) => {
+                let digits = i.as_str().replace('_', "");
+                i64::from_str_radix(&digits, i.radix())
+                    .ok()
+                    .map(|n| n as f64)
+            }
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+            other => {
+                self.problem(
+                    v.span(),
+                    format!("`{key}` must be a number, found {}", other.type_str()),
+                );
+                return None;
+            }
+        };
+        match x {
+            Some(x) if x.is_finite() => Some(x),
+            _ => {
+                self.problem(v.span(), format!("`{key}` is not a valid finite number"));
+                None
+            }
+        }
     }
 
     fn exclude(&mut self, v: &V<'_>) -> Option<Exclude> {
@@ -1200,7 +1470,7 @@ models = ["tiny", "resnet9000", "nets/x.onnx"]
 batch = [0, 100000]
 loop = ["kc"]
 cache = [{ mc = 8, zz = 1 }]
-power = "rapl"
+power = "rapi"
 exclude = [{ colour = 1 }]
 "#;
         let ps = problems(text);
@@ -1220,7 +1490,7 @@ exclude = [{ colour = 1 }]
         at(9, "batch = 100000 is above 4096");
         at(10, "\"kc\" is not known");
         at(11, "unknown key `zz` in a cache config");
-        at(12, "power source `rapl`");
+        at(12, "power source `rapi` is not known");
         at(13, "unknown key `colour` in an exclude rule");
         assert_eq!(ps.len(), 11, "{ps:#?}");
         // Column of `colour` on line 2 is 1; of 64 on line 4 is 15.
@@ -1281,6 +1551,74 @@ exclude = [{ colour = 1 }]
         assert_eq!(ps.len(), 1, "{ps:?}");
         assert_eq!((ps[0].line, ps[0].column), (5, 9));
         assert!(ps[0].message.contains("threads = 2 on 1 pinned cpu(s)"));
+    }
+
+    #[test]
+    fn power_settings_parse_and_are_validated_per_source() {
+        let text = "name = \"s\"\n[defaults]\ncounters = false\n[defaults.power]\nsource = \"rapl\"\nzones = [\"package-0\"]\nrate_hz = 20\nidle_seconds = 1.5\n[[experiment]]\nmodels = \"tiny\"\n[[experiment]]\nname = \"b\"\nmodels = \"tiny\"\npower = { source = \"external\", preset = \"ptdaemon\", log = \"m/spl.txt\", clock_offset_s = -7200 }\n";
+        let s = parse(text).unwrap();
+        let m = &s.experiments[0].measurement;
+        assert!(!m.counters);
+        assert_eq!(m.power.source, SourceKind::Rapl);
+        assert_eq!(m.power.zones, vec!["package-0".to_string()]);
+        assert_eq!(m.power.rate_hz, Some(20.0));
+        assert_eq!(m.power.idle_seconds, 1.5);
+        let e = &s.experiments[1].measurement.power;
+        assert_eq!(e.source, SourceKind::External);
+        assert_eq!(e.meter.preset, "ptdaemon");
+        assert_eq!(e.meter.clock_offset_s, -7200.0);
+        assert_eq!(e.log.as_deref(), Some(Path::new("m/spl.txt")));
+        assert_eq!(
+            parse("name = \"s\"\n[[experiment]]\nmodels = \"tiny\"\npower = \"pi5\"\n")
+                .unwrap()
+                .experiments[0]
+                .measurement
+                .power,
+            PowerConfig::named(SourceKind::Pi5)
+        );
+
+        let text = r#"name = "s"
+[[experiment]]
+models = "tiny"
+power = { source = "pi5", zones = ["x"], rate_hz = -1 }
+[[experiment]]
+name = "b"
+models = "tiny"
+power = { source = "external", preset = "nope" }
+[[experiment]]
+name = "c"
+models = "tiny"
+power = { source = "external", header = false, time_column = "Date" }
+[[experiment]]
+name = "d"
+models = "tiny"
+power = { rate_hz = 5 }
+counters = "yes"
+[[experiment]]
+name = "e"
+models = "tiny"
+power = { source = "hwmon", colour = 1, delimiter = ";;" }
+"#;
+        let ps = problems(text);
+        let at = |line: usize, needle: &str| {
+            assert!(
+                ps.iter()
+                    .any(|p| p.line == line && p.message.contains(needle)),
+                "no problem on line {line} containing `{needle}` in {ps:#?}"
+            )
+        };
+        at(4, "`zones` applies to source = \"rapl\", not \"pi5\"");
+        at(4, "`rate_hz` = -1 is negative");
+        at(
+            8,
+            "meter preset `nope` is not known; use unix-watts, pyummeter, ptdaemon",
+        );
+        at(12, "column `Date` is a name but the log has no header");
+        at(16, "the power table has no `source`");
+        at(17, "`counters` must be true or false");
+        at(21, "unknown power setting `colour`");
+        at(21, "`delimiter` applies to source = \"external\"");
+        assert_eq!(ps.len(), 8, "{ps:#?}");
     }
 
     #[test]
