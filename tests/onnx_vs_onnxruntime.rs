@@ -152,3 +152,109 @@ fn an_input_of_the_wrong_shape_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_suite_runs_onnx_files_named_relative_to_it() {
+    let dir = models();
+    let sub = dir.join("suites");
+    std::fs::create_dir_all(&sub).unwrap();
+    let suite = sub.join("onnx.toml");
+    std::fs::write(
+        &suite,
+        r#"name = "onnx"
+[defaults]
+warmup_iterations = 1
+min_seconds = 0
+min_batches = 3
+power = "none"
+[[experiment]]
+name = "files"
+models = ["../mobilenet.onnx", "../legacy.onnx", "tiny"]
+batch = [1, 2]
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(dir.join("results"))
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = walk_find(&dir.join("results"), "results.csv").expect("results.csv");
+    let mut r = csv::Reader::from_path(&csv).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = h.iter().position(|c| c == "model").unwrap();
+    let gcol = h.iter().position(|c| c == "gflop_per_image").unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 6);
+    let mob: Vec<&csv::StringRecord> = rows
+        .iter()
+        .filter(|r| &r[col] == "../mobilenet.onnx")
+        .collect();
+    assert_eq!(mob.len(), 2);
+    assert!(mob[0][gcol].parse::<f64>().unwrap() > 0.0);
+
+    // A file with an unsupported operator stops the suite before it runs.
+    // Op names are length-prefixed protobuf strings: patch in a same-length name.
+    let (bytes, name) = (
+        std::fs::read(dir.join("legacy.onnx")).unwrap(),
+        "broken.onnx",
+    );
+    let patched: Vec<u8> = replace_bytes(&bytes, b"Softmax", b"Sofxmax");
+    std::fs::write(dir.join(name), patched).unwrap();
+    std::fs::write(
+        &suite,
+        std::fs::read_to_string(&suite)
+            .unwrap()
+            .replace("../legacy.onnx", "../broken.onnx"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(dir.join("results2"))
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("onnx.toml:") && err.contains("Sofxmax"),
+        "{err}"
+    );
+    assert!(!dir.join("results2").exists(), "nothing may run");
+}
+
+fn replace_bytes(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = hay.to_vec();
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn walk_find(dir: &Path, name: &str) -> Option<PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(f) = walk_find(&p, name) {
+                return Some(f);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
+}

@@ -2,14 +2,13 @@
 
 use super::gemm_cmd::fill_uniform;
 use super::machine;
+use super::model_source::{self, LoadedModel};
 use super::records::{self, Appender, PowerRow, ResultRow, SampleRow};
 use super::stats::{slow_start, summarize};
 use super::suite::{estimate_seconds, CacheSpec, Measurement, Point, Suite};
 use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::{CacheConfig, Kernel, ParallelLoop};
-use crate::engine::graph::Graph;
-use crate::engine::models;
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
 use crate::power::counters::{CounterValues, Counters};
@@ -736,7 +735,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     #[cfg(target_os = "linux")]
     let original_affinity = affinity::current();
 
-    let mut graph: Option<(String, Graph)> = None;
+    let mut graph: Option<(String, LoadedModel)> = None;
     let mut current: Option<(SessionKey, Session)> = None;
     let mut input: Vec<f32> = Vec::new();
     let mut recorded = 0;
@@ -768,7 +767,8 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             affinity::set(m.cpus.as_deref(), original_affinity.as_ref())?;
             if graph.as_ref().is_none_or(|(name, _)| *name != p.model) {
                 drop(graph.take());
-                let g = models::build(&p.model, 0).map_err(engine_err(ctx.clone()))?;
+                let spec = suite.model_spec(&p.model);
+                let g = model_source::load(&spec).map_err(engine_err(ctx.clone()))?;
                 graph = Some((p.model.clone(), g));
             }
             let (mc, nc, kc) = p.cache.overrides();
@@ -784,7 +784,8 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
                 ..SessionOptions::default()
             };
             let g = &graph.as_ref().expect("graph built above").1;
-            let s = Session::new(g, &sopts).map_err(engine_err(ctx.clone()))?;
+            g.check_batch(p.batch).map_err(engine_err(ctx.clone()))?;
+            let s = Session::new(&g.graph, &sopts).map_err(engine_err(ctx.clone()))?;
             current = Some((key, s));
         }
         let sess = &mut current.as_mut().expect("session built above").1;

@@ -4,10 +4,12 @@
 //! problem (unknown key, wrong type, impossible value, unknown model) is
 //! collected with its file, line and column and reported together.
 
+use super::model_source;
 use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::ParallelLoop;
 use crate::engine::models;
+use crate::engine::onnx;
 use crate::power::config::COMMON_KEYS;
 use crate::power::external::{Column, MeterFormat, TimeFormat, PRESETS};
 use crate::power::{PowerConfig, SourceKind};
@@ -277,6 +279,17 @@ impl Suite {
             hash,
             experiments,
         })
+    }
+
+    /// What to load for `model` as named in the suite: the ONNX file resolved
+    /// against the suite's directory, or the built-in name.
+    pub fn model_spec(&self, model: &str) -> String {
+        if model_source::is_onnx(model) {
+            let dir = self.path.parent().unwrap_or(Path::new(""));
+            dir.join(model).display().to_string()
+        } else {
+            model.to_string()
+        }
     }
 
     /// The sweep: for each experiment in file order, the cartesian product of
@@ -1078,21 +1091,26 @@ impl Cx<'_> {
             if models::names().contains(&s.as_str()) {
                 return Some((s, e.span()));
             }
-            if s.ends_with(".onnx") || s.contains('/') {
+            if model_source::is_onnx(&s) {
                 let file = cx.dir.join(&s);
-                let state = if file.exists() {
-                    "exists"
-                } else {
-                    "does not exist either"
+                if !file.is_file() {
+                    cx.problem(
+                        e.span(),
+                        format!(
+                            "model file `{}` does not exist (ONNX paths are relative to the suite file)",
+                            file.display()
+                        ),
+                    );
+                    return None;
+                }
+                // Import now, so an unsupported operator stops the suite before any work.
+                return match onnx::load(&file, &onnx::ImportOptions::default()) {
+                    Ok(_) => Some((s, e.span())),
+                    Err(err) => {
+                        cx.problem(e.span(), err.to_string());
+                        None
+                    }
                 };
-                cx.problem(
-                    e.span(),
-                    format!(
-                        "model file `{}` ({state}): ONNX import is not supported yet; use a built-in model ({})",
-                        file.display(),
-                        models::names().join(", ")
-                    ),
-                );
             } else {
                 cx.problem(
                     e.span(),
@@ -1485,7 +1503,7 @@ exclude = [{ colour = 1 }]
         at(4, "threads = 64 is more than the 4 cores");
         at(5, "`min_batches` must be an integer, found string");
         at(8, "unknown model `resnet9000`");
-        at(8, "ONNX import is not supported yet");
+        at(8, "nets/x.onnx` does not exist");
         at(9, "`batch` must be at least 1");
         at(9, "batch = 100000 is above 4096");
         at(10, "\"kc\" is not known");
