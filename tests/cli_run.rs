@@ -69,7 +69,7 @@ fn a_bad_suite_exits_2_listing_every_problem_with_its_place() {
     let err = String::from_utf8_lossy(&out.stderr);
     let f = s.display().to_string();
     assert!(err.contains(&format!("{f}:3:19: model file")), "{err}");
-    assert!(err.contains("ONNX import is not supported yet"), "{err}");
+    assert!(err.contains("net.onnx` does not exist"), "{err}");
     assert!(
         err.contains(&format!("{f}:4:10: `batch` must be an integer")),
         "{err}"
