@@ -132,6 +132,21 @@ fn every_convolution_algorithm_on_odd_shapes() {
         ),
         ((9, 9, 12), 8, 4, window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1))),
         ((15, 5, 1), 3, 1, window(7, 2, (3, 2), [3, 0, 3, 1], (1, 1))),
+        // Winograd: asymmetric padding, a one-pixel-wide image, and enough
+        // tiles and channels for several tile blocks.
+        (
+            (6, 10, 16),
+            24,
+            1,
+            window(3, 3, (1, 1), [0, 2, 1, 0], (1, 1)),
+        ),
+        ((5, 1, 7), 10, 1, window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1))),
+        (
+            (14, 13, 64),
+            70,
+            1,
+            window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1)),
+        ),
     ];
     let tails = ["", "bn relu", "bn add relu", "relu6"];
     for (i, &(shape, cout, groups, win)) in cases.iter().enumerate() {
@@ -144,12 +159,17 @@ fn every_convolution_algorithm_on_odd_shapes() {
                 Op::Conv(c) => c.clone(),
                 _ => unreachable!(),
             };
-            for algo in [ConvAlgo::ConvGemm, ConvAlgo::Im2col, ConvAlgo::Pointwise] {
+            for algo in [
+                ConvAlgo::ConvGemm,
+                ConvAlgo::Im2col,
+                ConvAlgo::Pointwise,
+                ConvAlgo::Winograd,
+            ] {
                 if !algo.supports(&conv) {
                     continue;
                 }
                 for fusion in [true, false] {
-                    for threads in [1, 2] {
+                    for threads in [1, 3] {
                         let opts = SessionOptions {
                             batch,
                             threads,

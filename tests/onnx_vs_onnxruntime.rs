@@ -74,11 +74,10 @@ fn worst(got: &Path, want: &Path) -> f32 {
 #[test]
 fn every_model_matches_onnxruntime_within_1e4() {
     let dir = models();
-    for (name, extra) in MODELS
-        .iter()
-        .map(|m| (*m, &["--threads", "2"][..]))
-        .chain([("resnet50", &["--no-fusion", "--conv", "im2col"][..])])
-    {
+    for (name, extra) in MODELS.iter().map(|m| (*m, &["--threads", "2"][..])).chain([
+        ("resnet50", &["--no-fusion", "--conv", "im2col"][..]),
+        ("resnet50", &["--conv", "winograd", "--threads", "2"][..]),
+    ]) {
         let ours = dir.join(format!("{name}.ours{}.npy", extra.len()));
         infer(
             &dir.join(format!("{name}.onnx")),

@@ -3,6 +3,7 @@
 //! inference (the caller and its pool's workers) — libtest's own threads may
 //! allocate at any time and must not count against the engine.
 
+use joulebench::engine::conv::ConvChoice;
 use joulebench::engine::gemm::threads;
 use joulebench::engine::models;
 use joulebench::engine::session::{Session, SessionOptions};
@@ -46,22 +47,24 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn inference_allocates_nothing_after_the_first_run() {
-    for (model, batch, threads, fusion) in [
-        ("tiny", 1, 1, true),
-        ("tiny", 3, 2, false),
-        ("tiny", 2, 3, true),
-        ("mobilenet_v1", 2, 2, true),
-        ("resnet18", 1, 2, true),
+    for (model, batch, threads, fusion, conv) in [
+        ("tiny", 1, 1, true, ConvChoice::Auto),
+        ("tiny", 3, 2, false, ConvChoice::Auto),
+        ("tiny", 2, 3, true, ConvChoice::Auto),
+        ("mobilenet_v1", 2, 2, true, ConvChoice::Auto),
+        ("resnet18", 1, 2, true, ConvChoice::Auto),
+        ("resnet18", 2, 2, true, ConvChoice::Winograd),
+        ("tiny", 1, 1, true, ConvChoice::Winograd),
     ] {
         // A thread of its own per configuration, so the calling thread is
         // worker 0 of the pool (see engine::gemm::threads).
-        std::thread::spawn(move || check(model, batch, threads, fusion))
+        std::thread::spawn(move || check(model, batch, threads, fusion, conv))
             .join()
             .unwrap();
     }
 }
 
-fn check(model: &str, batch: usize, threads: usize, fusion: bool) {
+fn check(model: &str, batch: usize, threads: usize, fusion: bool, conv: ConvChoice) {
     WATCHED.with(|w| w.set(true));
     {
         let g = models::build(model, 1).unwrap();
@@ -69,6 +72,7 @@ fn check(model: &str, batch: usize, threads: usize, fusion: bool) {
             batch,
             threads,
             fusion,
+            conv,
             ..SessionOptions::default()
         };
         let mut s = Session::new(&g, &opts).unwrap();
@@ -88,7 +92,7 @@ fn check(model: &str, batch: usize, threads: usize, fusion: bool) {
         assert_eq!(
             after - before,
             0,
-            "{model} batch {batch} threads {threads} fusion {fusion}: allocations in steady state"
+            "{model} batch {batch} threads {threads} fusion {fusion} conv {conv}: allocations in steady state"
         );
         // The counter itself works: an allocation on this thread is seen.
         let v = std::hint::black_box(vec![1u8; 64]);

@@ -2,7 +2,7 @@
 //! count and batch size — layers fused, weights packed, activation buffers
 //! planned — and run with no allocation after the first inference.
 
-use super::conv::{self, convgemm::PatchSource, ConvAlgo, ConvChoice, ConvGeom};
+use super::conv::{self, convgemm::PatchSource, winograd, ConvAlgo, ConvChoice, ConvGeom};
 use super::gemm::{
     Activation, Axis, BOperand, CacheConfig, Epilogue, Gemm, Kernel, KernelKind, MatMut, MatRef,
     PackedB, ParallelLoop,
@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// How to build a session. Defaults: auto kernel and blocking, one thread,
@@ -111,6 +112,8 @@ pub struct Session {
     bufs: Vec<Vec<f32>>,
     im2col: Vec<f32>,
     im2col_per_image: usize,
+    /// One single-threaded GEMM and scratch per thread, for Winograd layers.
+    wino: Vec<Mutex<winograd::Worker>>,
     gemm: Gemm,
     batch: usize,
     input: ValueId,
@@ -254,6 +257,12 @@ impl Session {
                     }
                     let (packed, dw) = if algo == ConvAlgo::Depthwise {
                         (Vec::new(), conv::depthwise::weights(cv, scale.as_deref()))
+                    } else if algo == ConvAlgo::Winograd {
+                        let mut v = Vec::with_capacity(16);
+                        for u in conv::winograd::filter_transform(cv, scale.as_deref()) {
+                            v.push(gemm.pack_b(MatRef::row_major(&u, cv.cin, cv.cout)?)?);
+                        }
+                        (v, Vec::new())
                     } else {
                         let og = cv.cout / cv.groups;
                         let k = cv.window.kh * cv.window.kw * (cv.cin / cv.groups);
@@ -398,6 +407,27 @@ impl Session {
             })
             .max()
             .unwrap_or(0);
+        let wino_scratch = steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                Kind::Conv(c) if c.algo == ConvAlgo::Winograd => Some(winograd::scratch_len(
+                    shapes[s.inputs[0]].c,
+                    c.cout,
+                    kernel.mr,
+                )),
+                _ => None,
+            })
+            .max();
+        let mut wino = Vec::new();
+        if let Some(len) = wino_scratch {
+            for _ in 0..opts.threads {
+                let g = Gemm::new(kernel, gemm.cache(), 1, ParallelLoop::Auto)?;
+                wino.push(Mutex::new(winograd::Worker {
+                    gemm: g,
+                    buf: vec![0.0; len],
+                }));
+            }
+        }
         let mut sess = Session {
             graph_name: graph.name.clone(),
             steps,
@@ -407,6 +437,7 @@ impl Session {
             bufs: Vec::new(),
             im2col: Vec::new(),
             im2col_per_image,
+            wino,
             gemm,
             batch: 0,
             input: 0,
@@ -587,6 +618,7 @@ impl Session {
                 Kind::Conv(c) => run_conv(
                     &mut self.gemm,
                     &mut self.im2col,
+                    &self.wino,
                     c,
                     input(0),
                     ishape(0),
@@ -721,6 +753,7 @@ where
 fn run_conv(
     gemm: &mut Gemm,
     im2col_buf: &mut [f32],
+    wino: &[Mutex<winograd::Worker>],
     c: &ConvStep,
     x: &[f32],
     xs: Shape,
@@ -758,6 +791,29 @@ fn run_conv(
             }
         });
         return Ok(());
+    }
+    if c.algo == ConvAlgo::Winograd {
+        let (_, _, total) = winograd::tiles(&geom);
+        let jobs = wino.len().min(total).max(1);
+        let per = total.div_ceil(jobs);
+        let outp = winograd::OutPtr(out.as_mut_ptr());
+        let tail = winograd::Tail {
+            bias: c.bias.as_deref(),
+            residual,
+            act: c.act,
+        };
+        let job = |j: usize| -> Result<(), EngineError> {
+            let mut w = wino[j].lock().map_err(|_| EngineError::ThreadPool {
+                threads: wino.len(),
+                reason: "a Winograd worker panicked earlier".into(),
+            })?;
+            let range = j * per..((j + 1) * per).min(total);
+            winograd::run_tiles(&mut w, x, &geom, &c.packed, c.cout, &tail, outp, range)
+        };
+        return match gemm.pool() {
+            Some(p) if jobs > 1 => p.install(|| (0..jobs).into_par_iter().try_for_each(job)),
+            _ => (0..jobs).try_for_each(job),
+        };
     }
     let m = geom.rows();
     for (g, packed) in c.packed.iter().enumerate() {

@@ -7,6 +7,7 @@ pub mod convgemm;
 pub mod depthwise;
 pub mod im2col;
 pub mod pointwise;
+pub mod winograd;
 
 use super::graph::{Conv, Window};
 use crate::engine::EngineError;
@@ -26,6 +27,8 @@ pub enum ConvAlgo {
     Pointwise,
     /// Direct depthwise loops.
     Depthwise,
+    /// Winograd F(2x2, 3x3) for 3x3 stride-1 layers.
+    Winograd,
 }
 
 /// A model-wide algorithm request; `Auto` picks per layer by shape.
@@ -36,6 +39,8 @@ pub enum ConvChoice {
     Auto,
     ConvGemm,
     Im2col,
+    /// Winograd where it applies (3x3, stride 1), else as `Auto`.
+    Winograd,
 }
 
 impl ConvAlgo {
@@ -45,6 +50,7 @@ impl ConvAlgo {
             ConvAlgo::Im2col => "im2col",
             ConvAlgo::Pointwise => "pointwise",
             ConvAlgo::Depthwise => "depthwise",
+            ConvAlgo::Winograd => "winograd",
         }
     }
 
@@ -54,6 +60,7 @@ impl ConvAlgo {
             ConvAlgo::ConvGemm | ConvAlgo::Im2col => true,
             ConvAlgo::Pointwise => is_pointwise(&conv.window),
             ConvAlgo::Depthwise => conv.is_depthwise(),
+            ConvAlgo::Winograd => winograd::supports(conv),
         }
     }
 }
@@ -72,9 +79,10 @@ impl FromStr for ConvAlgo {
             "im2col" => Ok(ConvAlgo::Im2col),
             "pointwise" | "1x1" => Ok(ConvAlgo::Pointwise),
             "depthwise" => Ok(ConvAlgo::Depthwise),
+            "winograd" => Ok(ConvAlgo::Winograd),
             other => Err(EngineError::param(
                 "conv",
-                format!("unknown convolution algorithm `{other}`; use convgemm, im2col, pointwise or depthwise"),
+                format!("unknown convolution algorithm `{other}`; use convgemm, im2col, pointwise, depthwise or winograd"),
             )),
         }
     }
@@ -87,9 +95,12 @@ impl FromStr for ConvChoice {
             "auto" => Ok(ConvChoice::Auto),
             "convgemm" => Ok(ConvChoice::ConvGemm),
             "im2col" => Ok(ConvChoice::Im2col),
+            "winograd" => Ok(ConvChoice::Winograd),
             other => Err(EngineError::param(
                 "conv",
-                format!("unknown convolution choice `{other}`; use auto, convgemm or im2col"),
+                format!(
+                    "unknown convolution choice `{other}`; use auto, convgemm, im2col or winograd"
+                ),
             )),
         }
     }
@@ -101,6 +112,7 @@ impl fmt::Display for ConvChoice {
             ConvChoice::Auto => "auto",
             ConvChoice::ConvGemm => "convgemm",
             ConvChoice::Im2col => "im2col",
+            ConvChoice::Winograd => "winograd",
         })
     }
 }
@@ -115,6 +127,8 @@ pub fn is_pointwise(w: &Window) -> bool {
 pub fn choose(conv: &Conv, choice: ConvChoice) -> ConvAlgo {
     if conv.is_depthwise() {
         ConvAlgo::Depthwise
+    } else if choice == ConvChoice::Winograd && winograd::supports(conv) {
+        ConvAlgo::Winograd
     } else if is_pointwise(&conv.window) {
         ConvAlgo::Pointwise
     } else if choice == ConvChoice::Im2col {
