@@ -399,7 +399,11 @@ impl<'a> ModeControl<'a> {
         if self.restored {
             return Ok(());
         }
-        restore_saved(&self.sysfs, &mut self.saved)?;
+        let jc = self
+            .settings
+            .get(&self.current)
+            .is_some_and(|m| m.jetson_clocks);
+        restore_saved(&self.sysfs, &mut self.saved, jc)?;
         write_state(&self.dir, &self.saved)?;
         self.current = NONE.into();
         self.restored = true;
@@ -419,13 +423,21 @@ impl Drop for ModeControl<'_> {
     }
 }
 
-fn restore_saved(sysfs: &Sysfs, s: &mut SavedState) -> Result<Vec<String>, HarnessError> {
+/// Puts back `s`; jetson_clocks only when `jetson_clocks` (it cannot be
+/// queried), nvpmodel and cpufreq where they differ.
+fn restore_saved(
+    sysfs: &Sysfs,
+    s: &mut SavedState,
+    jetson_clocks: bool,
+) -> Result<Vec<String>, HarnessError> {
     let mut done = Vec::new();
     if let Some(nv) = &s.nvpmodel {
-        run_cmd(&nv.command, &["-m", &nv.value], "nvpmodel_command")?;
-        done.push(format!("{} -m {}", nv.command, nv.value));
+        if nvpmodel_query(&nv.command)?.to_string() != nv.value {
+            run_cmd(&nv.command, &["-m", &nv.value], "nvpmodel_command")?;
+            done.push(format!("{} -m {}", nv.command, nv.value));
+        }
     }
-    if let Some(jc) = &s.jetson_clocks {
+    if let (Some(jc), true) = (&s.jetson_clocks, jetson_clocks) {
         run_cmd(
             &jc.command,
             &["--restore", &jc.value],
@@ -457,7 +469,7 @@ fn restore_saved(sysfs: &Sysfs, s: &mut SavedState) -> Result<Vec<String>, Harne
 pub fn restore_run(dir: &Path, sysfs_root: Option<PathBuf>) -> Result<Vec<String>, HarnessError> {
     let mut s = read_state(dir)?;
     let sysfs = Sysfs::new(sysfs_root.unwrap_or_else(|| s.sysfs_root.clone()));
-    let done = restore_saved(&sysfs, &mut s)?;
+    let done = restore_saved(&sysfs, &mut s, true)?;
     write_state(dir, &s)?;
     Ok(done)
 }
