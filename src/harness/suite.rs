@@ -1880,4 +1880,92 @@ power = { source = "hwmon", colour = 1, delimiter = ";;" }
         assert_eq!(line_col("ab\ncdé\nf", 3), (2, 1));
         assert_eq!(line_col("ab\ncdé\nf", 8), (3, 1));
     }
+
+    #[test]
+    fn power_modes_are_defined_validated_and_swept() {
+        let text = r#"name = "m"
+[power_modes]
+settle_seconds = 5
+nvpmodel_command = "bin/nvpmodel"
+f1200 = { governor = "userspace", min_freq_khz = 1200000, max_freq_khz = 1200000, policies = [0, 4] }
+maxn = { nvpmodel = 0, jetson_clocks = true }
+[defaults]
+power_mode = ["none", "f1200"]
+[[experiment]]
+name = "a"
+models = ["tiny"]
+[[experiment]]
+name = "b"
+models = ["tiny"]
+power_mode = "maxn"
+"#;
+        let s = parse(text).unwrap();
+        assert_eq!(s.modes.settle_seconds, 5.0);
+        assert_eq!(
+            s.modes.nvpmodel_command, "bin/nvpmodel",
+            "relative to the suite's directory (here none)"
+        );
+        let f = s.modes.get("f1200").unwrap();
+        let c = f.cpufreq.as_ref().unwrap();
+        assert_eq!(c.policies, Some(vec![0, 4]));
+        assert_eq!(c.setting.governor.as_deref(), Some("userspace"));
+        assert_eq!(s.modes.get("maxn").unwrap().nvpmodel, Some(0));
+        let ids: Vec<String> = s.points().into_iter().map(|p| p.id).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "a/tiny/t1-b1-auto-auto-auto-fused-r0",
+                "a/tiny/t1-b1-auto-auto-auto-fused-mf1200-r0",
+                "b/tiny/t1-b1-auto-auto-auto-fused-mmaxn-r0",
+            ]
+        );
+        // No [power_modes]: the axis is `none` and ids are unchanged.
+        let s = parse("name = \"s\"\n[[experiment]]\nmodels = [\"tiny\"]\n").unwrap();
+        assert_eq!(s.points()[0].power_mode, "none");
+    }
+
+    #[test]
+    fn bad_power_modes_are_reported_with_places() {
+        let text = r#"name = "m"
+[power_modes]
+none = { governor = "performance" }
+fast = { governor = "perf mode", turbo = true }
+low = { min_freq_khz = 2000000, max_freq_khz = 1000000 }
+idle = {}
+only = { policies = [1] }
+settle = 3
+[[experiment]]
+models = ["tiny"]
+power_mode = ["fast", "slow"]
+"#;
+        let p = problems(text);
+        let msgs: Vec<String> = p
+            .iter()
+            .map(|p| format!("{}:{}: {}", p.line, p.column, p.message))
+            .collect();
+        let all = msgs.join("\n");
+        assert!(all.contains("3:1: `none` is the built-in mode"), "{all}");
+        assert!(all.contains("4:21: governor \"perf mode\""), "{all}");
+        assert!(
+            all.contains("4:34: unknown key `turbo` in power mode `fast`"),
+            "{all}"
+        );
+        assert!(
+            all.contains("min_freq_khz = 2000000 is above max_freq_khz = 1000000"),
+            "{all}"
+        );
+        assert!(all.contains("power mode `idle` changes nothing"), "{all}");
+        assert!(
+            all.contains("`only` lists `policies` but sets no governor"),
+            "{all}"
+        );
+        assert!(
+            all.contains("8:10: power mode `settle` must be a table"),
+            "{all}"
+        );
+        assert!(
+            all.contains("11:23: power_mode `slow` is not defined"),
+            "{all}"
+        );
+    }
 }
