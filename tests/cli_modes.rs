@@ -486,3 +486,112 @@ fn a_mode_the_machine_lacks_is_refused_before_the_suite_starts() {
     );
     assert!(!out.join("modes").exists());
 }
+
+fn spawn_run(suite: &Path, out: &Path, root: &Path) -> std::process::Child {
+    bin()
+        .args([
+            "run",
+            suite.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--sysfs-root",
+            root.to_str().unwrap(),
+            "--quiet",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn ctrl_c_restores_the_state_found_at_start() {
+    let d = tmpdir("int");
+    let root = fixture(&d);
+    let before = state(&root);
+    let s = suite(
+        &d,
+        &root,
+        r#"fast = { governor = "performance", min_freq_khz = 1800000 }"#,
+        r#"power_mode = ["fast"]"#,
+        "min_seconds = 30\nmin_batches = 2",
+    );
+    let out = d.join("out");
+    let child = spawn_run(&s, &out, &root);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while policy(&root, 0, "scaling_min_freq") != "1800000" {
+        assert!(Instant::now() < deadline, "the mode was never applied");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(state(&root), before);
+}
+
+#[test]
+fn an_error_mid_suite_restores_and_a_bad_value_is_refused_up_front() {
+    let d = tmpdir("err");
+    let root = fixture(&d);
+    let before = state(&root);
+    // `fast` applies, then nvpmodel refuses mode 7 (the stand-in knows 0-3).
+    let s = suite(
+        &d,
+        &root,
+        "fast = { governor = \"performance\" }\nbad = { nvpmodel = 7 }",
+        r#"power_mode = ["fast", "bad"]"#,
+        SHORT,
+    );
+    let out = d.join("out");
+    let o = run(&[
+        "run",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--sysfs-root",
+        root.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("invalid mode 7"), "{err}");
+    let rows: Vec<ResultRow> = read_rows(&run_dir(&out).join("results.csv")).unwrap();
+    assert!(rows
+        .iter()
+        .all(|r| r.power_mode == "fast" && r.governor == "performance"));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(state(&root), before, "restored on the error path");
+
+    // Out of the hardware range: refused before anything runs.
+    let d = tmpdir("range");
+    let root = fixture(&d);
+    let s = suite(
+        &d,
+        &root,
+        r#"over = { max_freq_khz = 3000000 }"#,
+        r#"power_mode = ["over"]"#,
+        SHORT,
+    );
+    let out = d.join("out");
+    let o = run(&[
+        "run",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--sysfs-root",
+        root.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("3000000 kHz is outside policy0's hardware range 600000..2400000"),
+        "{err}"
+    );
+    assert!(!out.join("modes").exists());
+}

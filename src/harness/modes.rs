@@ -213,6 +213,8 @@ pub fn check(sysfs: &Sysfs, settings: &ModeSettings, names: &[String]) -> Result
     for m in defs(settings, names) {
         if let Some(c) = &m.cpufreq {
             for p in targets(&all, c, &m.name)? {
+                cpufreq::validate(p, &c.setting)
+                    .map_err(|e| mode_err(format!("power_mode `{}`: {e}", m.name)))?;
                 // Restoring writes all three.
                 for f in ["scaling_governor", "scaling_min_freq", "scaling_max_freq"] {
                     let path = p.file(f);

@@ -150,10 +150,9 @@ pub fn plan(p: &Policy, now: &PolicyState, s: &Setting) -> Vec<(PathBuf, String)
     w
 }
 
-/// Applies `s` to a policy and reads it back: an error names what the
-/// kernel chose when it differs (a clamp to the hardware range, a thermal or
-/// firmware limit, a governor it does not have).
-pub fn apply(sysfs: &Sysfs, p: &Policy, s: &Setting) -> Result<PolicyState, PowerError> {
+/// Whether the policy offers the governor and the limits are inside its
+/// hardware range.
+pub fn validate(p: &Policy, s: &Setting) -> Result<(), PowerError> {
     if let Some(g) = &s.governor {
         if !p.governors.is_empty() && !p.governors.contains(g) {
             return Err(PowerError::Config(format!(
@@ -176,6 +175,14 @@ pub fn apply(sysfs: &Sysfs, p: &Policy, s: &Setting) -> Result<PolicyState, Powe
             }
         }
     }
+    Ok(())
+}
+
+/// Applies `s` to a policy and reads it back: an error names what the
+/// kernel chose when it differs (a clamp to the hardware range, a thermal or
+/// firmware limit, a governor it does not have).
+pub fn apply(sysfs: &Sysfs, p: &Policy, s: &Setting) -> Result<PolicyState, PowerError> {
+    validate(p, s)?;
     let now = read_state(sysfs, p)?;
     for (path, value) in plan(p, &now, s) {
         sysfs
