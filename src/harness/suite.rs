@@ -150,6 +150,7 @@ pub struct Exclude {
     pub parallel: Option<Vec<ParallelLoop>>,
     pub conv: Option<Vec<ConvChoice>>,
     pub fusion: Option<Vec<bool>>,
+    pub power_mode: Option<Vec<String>>,
 }
 
 impl Exclude {
@@ -167,6 +168,7 @@ impl Exclude {
             ("loop", none(&self.parallel, &e.parallel)),
             ("conv", none(&self.conv, &e.conv)),
             ("fusion", none(&self.fusion, &e.fusion)),
+            ("power_mode", none(&self.power_mode, &e.power_mode)),
         ]
         .into_iter()
         .find_map(|(k, never)| never.then_some(k))
@@ -183,6 +185,7 @@ impl Exclude {
             && m(&self.parallel, &p.parallel)
             && m(&self.conv, &p.conv)
             && m(&self.fusion, &p.fusion)
+            && m(&self.power_mode, &p.power_mode)
     }
 }
 
@@ -1311,9 +1314,14 @@ impl Cx<'_> {
                         .list(val, key, |cx, e| cx.boolean(e, key).map(|b| (b, e.span())))
                         .map(strip)
                 }
+                "power_mode" => {
+                    x.power_mode = self
+                        .list(val, key, |cx, e| cx.string(e, key).map(|s| (s, e.span())))
+                        .map(strip)
+                }
                 other => self.problem(
                     k.span(),
-                    format!("unknown key `{other}` in an exclude rule; use model, threads, batch, cache, loop, conv or fusion"),
+                    format!("unknown key `{other}` in an exclude rule; use model, threads, batch, cache, loop, conv, fusion or power_mode"),
                 ),
             }
         }
@@ -1898,6 +1906,12 @@ models = ["tiny"]
 name = "b"
 models = ["tiny"]
 power_mode = "maxn"
+[[experiment]]
+name = "c"
+models = ["tiny"]
+threads = [1, 2]
+power_mode = ["maxn", "f1200"]
+exclude = [{ power_mode = "f1200", threads = 2 }]
 "#;
         let s = parse(text).unwrap();
         assert_eq!(s.modes.settle_seconds, 5.0);
@@ -1917,6 +1931,9 @@ power_mode = "maxn"
                 "a/tiny/t1-b1-auto-auto-auto-fused-r0",
                 "a/tiny/t1-b1-auto-auto-auto-fused-mf1200-r0",
                 "b/tiny/t1-b1-auto-auto-auto-fused-mmaxn-r0",
+                "c/tiny/t1-b1-auto-auto-auto-fused-mmaxn-r0",
+                "c/tiny/t1-b1-auto-auto-auto-fused-mf1200-r0",
+                "c/tiny/t2-b1-auto-auto-auto-fused-mmaxn-r0",
             ]
         );
         // No [power_modes]: the axis is `none` and ids are unchanged.
