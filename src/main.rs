@@ -133,12 +133,22 @@ enum Cmd {
         /// Print the expanded points and the estimated time; run nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Root for sysfs reads by power sources (default /).
+        /// Root for sysfs reads and writes: power sources, cpufreq, thermal
+        /// (default /).
         #[arg(long, value_name = "DIR")]
         sysfs_root: Option<PathBuf>,
         /// No progress output (warnings and errors still go to stderr).
         #[arg(long)]
         quiet: bool,
+    },
+    /// Put back the power state (cpufreq, nvpmodel, jetson_clocks) a run with
+    /// power modes saved in its directory, after a crash or kill.
+    Restore {
+        /// The run directory (results/<suite>/<timestamp>).
+        run_dir: PathBuf,
+        /// Root for sysfs writes (default: the root the run used).
+        #[arg(long, value_name = "DIR")]
+        sysfs_root: Option<PathBuf>,
     },
     /// Power sources found here: rails, a live reading, the total each would
     /// use, why the others are absent; and which perf counters work.
@@ -334,6 +344,24 @@ fn dispatch(cli: Cli) -> Result<()> {
             sysfs_root,
             quiet,
         } => run_cmd(suite, out, resume, shard, dry_run, quiet, sysfs_root),
+        Cmd::Restore {
+            run_dir,
+            sysfs_root,
+        } => {
+            let done = harness::modes::restore_run(&run_dir, sysfs_root)?;
+            if done.is_empty() {
+                println!(
+                    "the power state saved in {} was already in place",
+                    run_dir.display()
+                );
+            } else {
+                println!("restored the power state saved in {}:", run_dir.display());
+                for d in done {
+                    println!("  {d}");
+                }
+            }
+            Ok(())
+        }
         Cmd::Sensors {
             sysfs_root,
             vcgencmd,
@@ -453,7 +481,8 @@ fn run_cmd(
     let shard = shard.map(|s| s.parse::<Shard>()).transpose()?;
     let suite = Suite::load(&suite)?;
     if dry_run {
-        print!("{}", runner::dry_run(&suite, shard));
+        let sysfs = Sysfs::new(sysfs_root.unwrap_or_else(|| PathBuf::from("/")));
+        print!("{}", runner::dry_run_on(&suite, shard, &sysfs));
         return Ok(());
     }
     runner::install_ctrlc_handler()?;

@@ -7,6 +7,7 @@ pub mod inspect_cmd;
 pub mod machine;
 pub mod model_source;
 pub mod models_cmd;
+pub mod modes;
 pub mod npy;
 pub mod records;
 pub mod runner;
@@ -47,6 +48,10 @@ pub enum HarnessError {
         #[source]
         source: PowerError,
     },
+    /// A power mode that cannot be set: no permission, a command missing, a
+    /// setting the kernel clamps.
+    #[error("{0}")]
+    Mode(String),
     /// Ctrl-C: the run stopped between points.
     #[error("interrupted; {0}")]
     Interrupted(String),
@@ -56,9 +61,10 @@ impl HarnessError {
     /// Whether the user's input is at fault (exit code 2).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            HarnessError::Suite(_) | HarnessError::Records { .. } | HarnessError::Usage { .. } => {
-                true
-            }
+            HarnessError::Suite(_)
+            | HarnessError::Records { .. }
+            | HarnessError::Usage { .. }
+            | HarnessError::Mode(_) => true,
             HarnessError::Engine { source, .. } => source.is_bad_input(),
             HarnessError::Power { source, .. } => source.is_bad_input(),
             HarnessError::Io { .. } | HarnessError::Interrupted(_) => false,

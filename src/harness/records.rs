@@ -107,6 +107,32 @@ pub struct ResultRow {
     pub window_start_s: Option<f64>,
     #[serde(default)]
     pub window_end_s: Option<f64>,
+    // Power mode and conditions of the window. Files written before these
+    // columns existed read back with them empty.
+    /// `none` or the suite's `[power_modes]` name.
+    #[serde(default)]
+    pub power_mode: String,
+    /// The cpufreq governor of the used cpus' policies (`/`-joined when they
+    /// differ); empty without cpufreq.
+    #[serde(default)]
+    pub governor: String,
+    /// scaling_min_freq / scaling_max_freq in force (lowest min, highest
+    /// max over the used policies).
+    #[serde(default)]
+    pub freq_min_khz: Option<u64>,
+    #[serde(default)]
+    pub freq_max_khz: Option<u64>,
+    /// Mean scaling_cur_freq of the used cpus over the window.
+    #[serde(default)]
+    pub freq_mean_mhz: Option<f64>,
+    /// Hottest SoC sensor at the start and the end of the window.
+    #[serde(default)]
+    pub temp_start_c: Option<f64>,
+    #[serde(default)]
+    pub temp_end_c: Option<f64>,
+    /// A used cpu ran below freq_min_khz, or vcgencmd get_throttled bits 0-3.
+    #[serde(default)]
+    pub throttled: Option<bool>,
 }
 
 impl ResultRow {
@@ -156,14 +182,14 @@ pub struct PowerRow {
 }
 
 /// Whether `path`'s header names every column of the current results.csv
-/// (files of older versions lack the power and counter columns).
+/// (files of older versions lack the power, counter and condition columns).
 pub fn has_current_header(path: &Path) -> bool {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|t| {
             t.lines()
                 .next()
-                .map(|l| l.split(',').any(|c| c == "window_end_s"))
+                .map(|l| l.split(',').any(|c| c == "throttled"))
         })
         .unwrap_or(true)
 }
@@ -408,6 +434,14 @@ mod tests {
             context_switches: Some(3.0),
             window_start_s: Some(1.5),
             window_end_s: Some(2.0),
+            power_mode: "none".into(),
+            governor: "schedutil".into(),
+            freq_min_khz: Some(600000),
+            freq_max_khz: Some(2400000),
+            freq_mean_mhz: Some(1499.5),
+            temp_start_c: Some(52.3),
+            temp_end_c: None,
+            throttled: Some(false),
         }
     }
 
@@ -425,7 +459,7 @@ mod tests {
                     .has_headers(false)
                     .from_reader(l.as_bytes());
                 let rec = r.records().next().unwrap().unwrap();
-                let n = rec.len() - 21;
+                let n = rec.len() - 29;
                 let mut w = csv::Writer::from_writer(Vec::new());
                 w.write_record(rec.iter().take(n)).unwrap();
                 String::from_utf8(w.into_inner().unwrap()).unwrap()
@@ -446,6 +480,33 @@ mod tests {
         let merged: Vec<ResultRow> = read_rows(&d.join("m.csv")).unwrap();
         assert_eq!(merged[1], row("b", "h"));
         assert!(has_current_header(&d.join("m.csv")));
+    }
+
+    #[test]
+    fn files_without_the_condition_columns_read_back_with_them_empty() {
+        let d = tmpdir("old-cond");
+        let p = d.join("results.csv");
+        let mut r = row("a", "h");
+        r.power_mode = "f1200".into();
+        r.throttled = Some(true);
+        rewrite(&p, &[r]).unwrap();
+        // Cut the 8 condition columns: the format of the power version.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let cut: String = text
+            .lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(',').collect();
+                f.truncate(f.len() - 8);
+                f.join(",") + "\n"
+            })
+            .collect();
+        assert!(cut.lines().next().unwrap().ends_with(",window_end_s"));
+        std::fs::write(&p, cut).unwrap();
+        assert!(!has_current_header(&p));
+        let back: Vec<ResultRow> = read_rows(&p).unwrap();
+        assert_eq!(back[0].power_mode, "");
+        assert_eq!(back[0].throttled, None);
+        assert_eq!(back[0].freq_mean_mhz, None);
     }
 
     fn tmpdir(name: &str) -> PathBuf {
@@ -475,7 +536,7 @@ mod tests {
         assert!(text.starts_with("suite,suite_hash,experiment,point,"));
         assert!(text.lines().next().unwrap().contains(",loop,"));
         let header = text.lines().next().unwrap();
-        assert!(header.ends_with(",timestamp_utc,power_source,power_estimated,samples,avg_power_w,idle_power_w,energy_j,joules_per_image,dyn_joules_per_image,images_per_joule,cycles,instructions,ipc,cache_references,cache_misses,l1d_read_misses,llc_misses,branch_misses,task_clock_ms,context_switches,window_start_s,window_end_s"), "{header}");
+        assert!(header.ends_with(",timestamp_utc,power_source,power_estimated,samples,avg_power_w,idle_power_w,energy_j,joules_per_image,dyn_joules_per_image,images_per_joule,cycles,instructions,ipc,cache_references,cache_misses,l1d_read_misses,llc_misses,branch_misses,task_clock_ms,context_switches,window_start_s,window_end_s,power_mode,governor,freq_min_khz,freq_max_khz,freq_mean_mhz,temp_start_c,temp_end_c,throttled"), "{header}");
         // empty cells where not available
         assert!(
             text.lines().nth(1).unwrap().contains(",0.0125,,80.0,,,,,"),

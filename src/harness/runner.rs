@@ -3,6 +3,7 @@
 use super::gemm_cmd::fill_uniform;
 use super::machine;
 use super::model_source::{self, LoadedModel};
+use super::modes::{self, Conditions, ModeControl, Monitor, NONE};
 use super::records::{self, Appender, PowerRow, ResultRow, SampleRow};
 use super::stats::{slow_start, summarize};
 use super::suite::{estimate_seconds, CacheSpec, Measurement, Point, Suite};
@@ -21,6 +22,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Runs `sess` on `input` batch after batch, timing each on the monotonic
@@ -102,6 +104,8 @@ pub struct RunOutcome {
 
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 static STOP: AtomicBool = AtomicBool::new(false);
+/// The run directory whose saved power state a second Ctrl-C restores.
+static RESTORE_ON_EXIT: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// Ctrl-C once: the point in progress is dropped and the run stops with its
 /// finished rows on disk. Twice: exit at once (every finished row is already
@@ -110,6 +114,14 @@ pub fn install_ctrlc_handler() -> Result<(), HarnessError> {
     ctrlc::set_handler(|| {
         STOP.store(true, Ordering::SeqCst);
         if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
+            if let Some(dir) = RESTORE_ON_EXIT.lock().ok().and_then(|g| g.clone()) {
+                if let Err(e) = modes::restore_run(&dir, None) {
+                    eprintln!(
+                        "error: could not restore the power state: {e}; run `joulebench restore {}`",
+                        dir.display()
+                    );
+                }
+            }
             std::process::exit(130);
         }
         eprintln!("\ninterrupt: dropping the point in progress (Ctrl-C again to quit at once)");
@@ -133,17 +145,36 @@ fn nominal_gflops_per_thread() -> f64 {
     }
 }
 
-/// The points this invocation runs: the expansion, sharded.
+/// The points this invocation runs: the expansion, sharded, ordered so the
+/// power mode changes least.
 pub fn selected_points(suite: &Suite, shard: Option<Shard>) -> Vec<Point> {
     let pts = suite.points();
-    match shard {
+    let pts = match shard {
         Some(s) => s.select(pts),
         None => pts,
+    };
+    modes::order_by_mode(pts, |p| &p.power_mode)
+}
+
+/// The power modes of `points` in run order, each once.
+fn mode_order(points: &[&Point]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for p in points {
+        if v.last() != Some(&p.power_mode) {
+            v.push(p.power_mode.clone());
+        }
     }
+    v
 }
 
 /// `--dry-run`: the expanded points and an estimated total time.
 pub fn dry_run(suite: &Suite, shard: Option<Shard>) -> String {
+    dry_run_on(suite, shard, &Sysfs::system())
+}
+
+/// `--dry-run` with the machine's state read below `sysfs`: the points, the
+/// power mode changes and an estimated total time.
+pub fn dry_run_on(suite: &Suite, shard: Option<Shard>, sysfs: &Sysfs) -> String {
     let pts = selected_points(suite, shard);
     let mut s = format!(
         "suite {} ({}), {} point(s){}\n",
@@ -160,7 +191,20 @@ pub fn dry_run(suite: &Suite, shard: Option<Shard>) -> String {
     for p in &pts {
         s.push_str(&format!("{:>5}  {}\n", p.index, p.id));
     }
-    let est = estimate_seconds(suite, &pts, nominal_gflops_per_thread());
+    let order = mode_order(&pts.iter().collect::<Vec<_>>());
+    let changes = modes::describe_changes(sysfs, &suite.modes, &order);
+    if !changes.is_empty() {
+        s.push_str("power mode changes, in run order:\n");
+        for c in changes {
+            s.push_str(&c);
+            s.push('\n');
+        }
+        if let Err(e) = modes::check(sysfs, &suite.modes, &order) {
+            s.push_str(&format!("the run would stop before its first point: {e}\n"));
+        }
+    }
+    let mut est = estimate_seconds(suite, &pts, nominal_gflops_per_thread());
+    est += order.iter().filter(|m| *m != NONE).count() as f64 * suite.modes.settle_seconds;
     s.push_str(&format!(
         "estimated total: {} (rough: warm-up, measuring and cool-down at a nominal speed)\n",
         human_duration(est)
@@ -479,6 +523,7 @@ struct Measured {
     end_s: f64,
     power: Option<Window>,
     counters: Option<CounterValues>,
+    conditions: Conditions,
 }
 
 /// Warms up and measures one point, with the power source and counters
@@ -491,6 +536,7 @@ fn measure(
     clock: &RunClock,
     mut source: Option<&mut Box<dyn PowerSource>>,
     mut counters: Option<&mut Counters>,
+    monitor: &Monitor,
     ctx: &str,
 ) -> Result<Option<Measured>, HarnessError> {
     let engine_err = |source| HarnessError::Engine {
@@ -510,6 +556,7 @@ fn measure(
         sess.run(input).map_err(engine_err)?;
         i += 1;
     }
+    let watching = monitor.begin(m.cpus.as_deref());
     if let Some(c) = counters.as_deref_mut() {
         c.start();
     }
@@ -532,6 +579,7 @@ fn measure(
     // Stop the source whatever happened, so its thread ends here.
     let window = source.map(|p| p.stop(clock));
     let counted = counters.map(|c| c.stop());
+    let conditions = monitor.end(watching);
     let (lat, duration) = timed.map_err(engine_err)?;
     let window = window.transpose().map_err(power_err)?;
     if stopping() {
@@ -544,6 +592,7 @@ fn measure(
         end_s: window.as_ref().map_or(end_s, |w| w.end_s),
         power: window,
         counters: counted,
+        conditions,
     }))
 }
 
@@ -638,6 +687,17 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     let engine_err = |context: String| move |source| HarnessError::Engine { context, source };
     let kernel = Kernel::from_env().map_err(engine_err("choosing the micro-kernel".into()))?;
     let points = selected_points(suite, opts.shard);
+    let sysfs = Sysfs::new(
+        opts.sysfs_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/")),
+    );
+    // Power modes: permissions and commands before anything starts.
+    let used_modes = mode_order(&points.iter().collect::<Vec<_>>());
+    let with_modes = used_modes.iter().any(|m| m != NONE);
+    if with_modes {
+        modes::check(&sysfs, &suite.modes, &used_modes)?;
+    }
     let (dir, done) = match &opts.resume {
         Some(d) => (d.clone(), prepare_resume(d, suite, opts.shard)?),
         None => (
@@ -703,11 +763,25 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             todo.len()
         ));
     }
-    let sysfs = Sysfs::new(
-        opts.sysfs_root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/")),
-    );
+    let (monitor, conditions) = Monitor::new(&sysfs, &suite.modes);
+    manifest["conditions"] = conditions;
+    // The state found at start is on disk before anything changes.
+    let mut mode_control = match with_modes {
+        true => {
+            let c = ModeControl::start(&sysfs, &suite.modes, &used_modes, &dir)?;
+            if let Ok(mut g) = RESTORE_ON_EXIT.lock() {
+                *g = Some(dir.clone());
+            }
+            manifest["power_modes"] = serde_json::json!({
+                "settings": suite.modes,
+                "saved_state": modes::STATE_FILE,
+                "note": format!("the state found at start is restored after the last point, on Ctrl-C and on error; after a crash run `joulebench restore {}`", dir.display()),
+            });
+            Some(c)
+        }
+        false => None,
+    };
+    write_json(&manifest_path, &manifest)?;
     let Some(mut power_states) =
         prepare_power(suite, &todo, &sysfs, &clock, &mut manifest, &progress)?
     else {
@@ -796,6 +870,14 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             input = vec![0.0; sess.input_len()];
             fill_uniform(&mut input, 42);
         }
+        if let Some(mc) = &mut mode_control {
+            if mc.switch(&p.power_mode)? && suite.modes.settle_seconds > 0.0 {
+                sleep_interruptible(suite.modes.settle_seconds);
+            }
+            if stopping() {
+                break;
+            }
+        }
         let state = power_states.iter_mut().find(|s| s.config == m.power);
         let idle_w = state.as_ref().and_then(|s| s.idle_w);
         let Some(measured) = measure(
@@ -806,6 +888,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             &clock,
             state.map(|s| &mut s.source),
             counters.as_mut().filter(|_| m.counters),
+            &monitor,
             &ctx,
         )?
         else {
@@ -818,9 +901,13 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             end_s,
             power: window,
             counters: counted,
+            conditions: cond,
         } = measured;
         let st = summarize(&lat, seed_of(&p.id)).expect("at least one batch is timed");
         let mut warn = Vec::new();
+        if cond.throttled == Some(true) {
+            warn.push("throttled during the window (frequency below the set minimum or vcgencmd get_throttled bits): the board is too hot or underpowered".to_string());
+        }
         if st.cv > m.cv_warn {
             warn.push(format!(
                 "cv {:.3} above {:.3}: noisy measurement (other load, frequency scaling, too few batches?)",
@@ -894,6 +981,14 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             power_source: m.power.source.name().into(),
             window_start_s: Some(start_s),
             window_end_s: Some(end_s),
+            power_mode: p.power_mode.clone(),
+            governor: cond.governor.clone(),
+            freq_min_khz: cond.freq_min_khz,
+            freq_max_khz: cond.freq_max_khz,
+            freq_mean_mhz: cond.freq_mean_mhz,
+            temp_start_c: cond.temp_start_c,
+            temp_end_c: cond.temp_end_c,
+            throttled: cond.throttled,
             ..ResultRow::default()
         };
         if let Some(w) = &window {
@@ -954,6 +1049,12 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     }
     progress.done();
     drop(current);
+    if let Some(mut mc) = mode_control.take() {
+        mc.restore()?;
+        if let Ok(mut g) = RESTORE_ON_EXIT.lock() {
+            *g = None;
+        }
+    }
     #[cfg(target_os = "linux")]
     affinity::set(None, original_affinity.as_ref())?;
 

@@ -5,6 +5,7 @@
 //! collected with its file, line and column and reported together.
 
 use super::model_source;
+use super::modes::{CpufreqMode, ModeDef, ModeSettings, NONE};
 use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::ParallelLoop;
@@ -149,6 +150,7 @@ pub struct Exclude {
     pub parallel: Option<Vec<ParallelLoop>>,
     pub conv: Option<Vec<ConvChoice>>,
     pub fusion: Option<Vec<bool>>,
+    pub power_mode: Option<Vec<String>>,
 }
 
 impl Exclude {
@@ -166,6 +168,7 @@ impl Exclude {
             ("loop", none(&self.parallel, &e.parallel)),
             ("conv", none(&self.conv, &e.conv)),
             ("fusion", none(&self.fusion, &e.fusion)),
+            ("power_mode", none(&self.power_mode, &e.power_mode)),
         ]
         .into_iter()
         .find_map(|(k, never)| never.then_some(k))
@@ -182,6 +185,7 @@ impl Exclude {
             && m(&self.parallel, &p.parallel)
             && m(&self.conv, &p.conv)
             && m(&self.fusion, &p.fusion)
+            && m(&self.power_mode, &p.power_mode)
     }
 }
 
@@ -196,6 +200,8 @@ pub struct Experiment {
     pub parallel: Vec<ParallelLoop>,
     pub conv: Vec<ConvChoice>,
     pub fusion: Vec<bool>,
+    /// Names of `[power_modes]` entries, or `none`.
+    pub power_mode: Vec<String>,
     pub exclude: Vec<Exclude>,
     pub measurement: Measurement,
 }
@@ -210,6 +216,8 @@ pub struct Suite {
     /// sha256 of `text`, hex.
     pub hash: String,
     pub experiments: Vec<Experiment>,
+    /// The `[power_modes]` table.
+    pub modes: ModeSettings,
 }
 
 /// One measured configuration.
@@ -230,6 +238,8 @@ pub struct Point {
     pub parallel: ParallelLoop,
     pub conv: ConvChoice,
     pub fusion: bool,
+    /// `none`, or a `[power_modes]` name.
+    pub power_mode: String,
     pub repetition: usize,
 }
 
@@ -255,6 +265,7 @@ impl Suite {
         let mut cx = Cx {
             src: text,
             problems: Vec::new(),
+            modes: ModeSettings::default(),
             cores,
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         };
@@ -271,6 +282,7 @@ impl Suite {
             return Err(cx.into_error(path));
         }
         let (name, experiments) = suite.expect("no problems means a suite");
+        let modes = std::mem::take(&mut cx.modes);
         let hash = hex(&Sha256::digest(text.as_bytes()));
         Ok(Suite {
             name,
@@ -278,6 +290,7 @@ impl Suite {
             text: text.to_string(),
             hash,
             experiments,
+            modes,
         })
     }
 
@@ -305,27 +318,30 @@ impl Suite {
                             for &parallel in &e.parallel {
                                 for &threads in &e.threads {
                                     for &batch in &e.batch {
-                                        for rep in 0..e.measurement.repetitions {
-                                            let mut p = Point {
-                                                index: 0,
-                                                id: String::new(),
-                                                experiment: e.name.clone(),
-                                                experiment_index: ei,
-                                                model: model.clone(),
-                                                threads,
-                                                batch,
-                                                cache,
-                                                parallel,
-                                                conv,
-                                                fusion,
-                                                repetition: rep,
-                                            };
-                                            if e.exclude.iter().any(|x| x.matches(&p)) {
-                                                continue;
+                                        for mode in &e.power_mode {
+                                            for rep in 0..e.measurement.repetitions {
+                                                let mut p = Point {
+                                                    index: 0,
+                                                    id: String::new(),
+                                                    experiment: e.name.clone(),
+                                                    experiment_index: ei,
+                                                    model: model.clone(),
+                                                    threads,
+                                                    batch,
+                                                    cache,
+                                                    parallel,
+                                                    conv,
+                                                    fusion,
+                                                    power_mode: mode.clone(),
+                                                    repetition: rep,
+                                                };
+                                                if e.exclude.iter().any(|x| x.matches(&p)) {
+                                                    continue;
+                                                }
+                                                p.index = out.len();
+                                                p.id = point_id(&p);
+                                                out.push(p);
                                             }
-                                            p.index = out.len();
-                                            p.id = point_id(&p);
-                                            out.push(p);
                                         }
                                     }
                                 }
@@ -340,8 +356,14 @@ impl Suite {
 }
 
 fn point_id(p: &Point) -> String {
+    // Without a power mode the id is the one of earlier versions (resume).
+    let mode = if p.power_mode == NONE {
+        String::new()
+    } else {
+        format!("-m{}", p.power_mode)
+    };
     format!(
-        "{}/{}/t{}-b{}-{}-{}-{}-{}-r{}",
+        "{}/{}/t{}-b{}-{}-{}-{}-{}{mode}-r{}",
         p.experiment,
         p.model,
         p.threads,
@@ -379,6 +401,7 @@ struct Partial {
     parallel: Option<Vec<ParallelLoop>>,
     conv: Option<Vec<ConvChoice>>,
     fusion: Option<Vec<bool>>,
+    power_mode: Option<Vec<String>>,
     warmup_iterations: Option<usize>,
     warmup_seconds: Option<f64>,
     min_seconds: Option<f64>,
@@ -402,7 +425,31 @@ pub const MAX_BATCH: usize = 4096;
 /// Most threads a suite may ask for, even oversubscribed.
 pub const MAX_THREADS: usize = 1024;
 
-const SWEEP_KEYS: &[&str] = &["threads", "batch", "cache", "loop", "conv", "fusion"];
+const SWEEP_KEYS: &[&str] = &[
+    "threads",
+    "batch",
+    "cache",
+    "loop",
+    "conv",
+    "fusion",
+    "power_mode",
+];
+
+/// Settings of `[power_modes]`; every other key there defines a mode.
+const MODE_SETTING_KEYS: &[&str] = &[
+    "settle_seconds",
+    "nvpmodel_command",
+    "jetson_clocks_command",
+    "vcgencmd_command",
+];
+const MODE_KEYS: &[&str] = &[
+    "governor",
+    "min_freq_khz",
+    "max_freq_khz",
+    "policies",
+    "nvpmodel",
+    "jetson_clocks",
+];
 const MEASURE_KEYS: &[&str] = &[
     "warmup_iterations",
     "warmup_seconds",
@@ -421,6 +468,7 @@ const MEASURE_KEYS: &[&str] = &[
 struct Cx<'s> {
     src: &'s str,
     problems: Vec<(usize, Problem)>,
+    modes: ModeSettings,
     cores: usize,
     dir: PathBuf,
 }
@@ -451,9 +499,13 @@ impl Cx<'_> {
         let mut defaults = Partial::default();
         let mut experiments = Vec::new();
         let mut saw_experiment = false;
+        if let Some(v) = doc.get("power_modes") {
+            self.power_modes(v);
+        }
         for (k, v) in doc.iter() {
             match k.get_ref().as_ref() {
                 "name" => name = self.name(v, "suite name"),
+                "power_modes" => {}
                 "defaults" => {
                     if let Some(t) = self.table(v, "defaults") {
                         defaults = self.partial(t, &[]);
@@ -471,7 +523,7 @@ impl Cx<'_> {
                 }
                 other => self.problem(
                     k.span(),
-                    format!("unknown key `{other}` at the top level; expected name, defaults or [[experiment]]"),
+                    format!("unknown key `{other}` at the top level; expected name, defaults, [power_modes] or [[experiment]]"),
                 ),
             }
         }
@@ -653,6 +705,8 @@ impl Cx<'_> {
                 .unwrap_or_else(|| vec![ParallelLoop::Auto]),
             conv: pick(&p.conv, &defaults.conv).unwrap_or_else(|| vec![ConvChoice::Auto]),
             fusion: pick(&p.fusion, &defaults.fusion).unwrap_or_else(|| vec![true]),
+            power_mode: pick(&p.power_mode, &defaults.power_mode)
+                .unwrap_or_else(|| vec![NONE.to_string()]),
             exclude: Vec::new(),
             measurement,
         };
@@ -716,6 +770,27 @@ impl Cx<'_> {
                         .list(v, key, |cx, x| cx.boolean(x, key).map(|b| (b, x.span())))
                         .map(strip)
                 }
+                "power_mode" => {
+                    p.power_mode = self
+                        .list(v, key, |cx, x| {
+                            let name = cx.string(x, key)?;
+                            if name != NONE && cx.modes.get(&name).is_none() {
+                                let mut known: Vec<String> =
+                                    cx.modes.modes.iter().map(|m| m.name.clone()).collect();
+                                known.push(NONE.into());
+                                cx.problem(
+                                    x.span(),
+                                    format!(
+                                        "power_mode `{name}` is not defined; define it in [power_modes] (for example {name} = {{ governor = \"performance\" }}) or use one of: {}",
+                                        known.join(", ")
+                                    ),
+                                );
+                                return None;
+                            }
+                            Some((name, x.span()))
+                        })
+                        .map(strip)
+                }
                 "warmup_iterations" => p.warmup_iterations = self.uint(v, key),
                 "warmup_seconds" => p.warmup_seconds = self.seconds(v, key),
                 "min_seconds" => p.min_seconds = self.seconds(v, key),
@@ -749,6 +824,169 @@ impl Cx<'_> {
             }
         }
         p
+    }
+
+    /// `[power_modes]`: settings, and one table per named mode.
+    fn power_modes(&mut self, v: &V<'_>) {
+        let Some(t) = self.table(v, "[power_modes]") else {
+            return;
+        };
+        for (k, val) in t.iter() {
+            let key: &str = k.get_ref().as_ref();
+            match key {
+                "settle_seconds" => {
+                    if let Some(x) = self.seconds(val, key) {
+                        self.modes.settle_seconds = x;
+                    }
+                }
+                "nvpmodel_command" | "jetson_clocks_command" | "vcgencmd_command" => {
+                    match self.string(val, key) {
+                        Some(s) if !s.trim().is_empty() => {
+                            let p = PathBuf::from(&s);
+                            // A relative path with a directory is the suite's.
+                            let s = if !p.is_absolute() && s.contains('/') {
+                                self.dir.join(p).display().to_string()
+                            } else {
+                                s
+                            };
+                            match key {
+                                "nvpmodel_command" => self.modes.nvpmodel_command = s,
+                                "jetson_clocks_command" => self.modes.jetson_clocks_command = s,
+                                _ => self.modes.vcgencmd_command = s,
+                            }
+                        }
+                        Some(_) => self.problem(
+                            val.span(),
+                            format!("`{key}` is empty; give the command's path"),
+                        ),
+                        None => {}
+                    }
+                }
+                _ => {
+                    if key == NONE {
+                        self.problem(k.span(), "`none` is the built-in mode that changes nothing; give this mode another name");
+                        continue;
+                    }
+                    if self
+                        .name(
+                            &Spanned::new(k.span(), DeValue::String(key.into())),
+                            "power_mode name",
+                        )
+                        .is_none()
+                    {
+                        continue;
+                    }
+                    if let Some(m) = self.mode_def(key, val) {
+                        self.modes.modes.push(m);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One mode: `{ governor, min_freq_khz, max_freq_khz, policies }` and/or
+    /// `{ nvpmodel = N, jetson_clocks = true }`.
+    fn mode_def(&mut self, name: &str, v: &V<'_>) -> Option<ModeDef> {
+        let DeValue::Table(t) = v.get_ref() else {
+            self.problem(
+                v.span(),
+                format!(
+                    "power mode `{name}` must be a table such as {{ governor = \"performance\" }} or {{ nvpmodel = 0 }}; settings here are {}",
+                    MODE_SETTING_KEYS.join(", ")
+                ),
+            );
+            return None;
+        };
+        let mut m = ModeDef {
+            name: name.to_string(),
+            ..ModeDef::default()
+        };
+        let mut c = CpufreqMode::default();
+        let mut any_cpufreq = false;
+        let mut ok = true;
+        for (k, val) in t.iter() {
+            let key: &str = k.get_ref().as_ref();
+            match key {
+                "governor" => match self.string(val, key) {
+                    Some(g)
+                        if !g.is_empty()
+                            && g.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                    {
+                        c.setting.governor = Some(g);
+                        any_cpufreq = true;
+                    }
+                    Some(g) => {
+                        self.problem(val.span(), format!("governor {g:?} is not a governor name (performance, powersave, userspace, ondemand, schedutil, ...)"));
+                        ok = false;
+                    }
+                    None => ok = false,
+                },
+                "min_freq_khz" | "max_freq_khz" => match self.count(val, key) {
+                    Some((n, _)) => {
+                        if key == "min_freq_khz" {
+                            c.setting.min_khz = Some(n as u64);
+                        } else {
+                            c.setting.max_khz = Some(n as u64);
+                        }
+                        any_cpufreq = true;
+                    }
+                    None => ok = false,
+                },
+                "policies" => {
+                    match self.list(val, key, |cx, x| cx.uint(x, key).map(|n| (n, x.span()))) {
+                        Some(l) => c.policies = Some(strip(l)),
+                        None => ok = false,
+                    }
+                }
+                "nvpmodel" => match self.uint(val, key) {
+                    Some(n) => m.nvpmodel = Some(n as u32),
+                    None => ok = false,
+                },
+                "jetson_clocks" => match self.boolean(val, key) {
+                    Some(b) => m.jetson_clocks = b,
+                    None => ok = false,
+                },
+                _ => {
+                    self.problem(
+                        k.span(),
+                        format!(
+                            "unknown key `{key}` in power mode `{name}`; known: {}",
+                            MODE_KEYS.join(", ")
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if let (Some(lo), Some(hi)) = (c.setting.min_khz, c.setting.max_khz) {
+            if lo > hi {
+                self.problem(
+                    v.span(),
+                    format!(
+                        "power mode `{name}`: min_freq_khz = {lo} is above max_freq_khz = {hi}"
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if c.policies.is_some() && !any_cpufreq {
+            self.problem(
+                v.span(),
+                format!("power mode `{name}` lists `policies` but sets no governor, min_freq_khz or max_freq_khz"),
+            );
+            ok = false;
+        }
+        if ok && !any_cpufreq && m.nvpmodel.is_none() && !m.jetson_clocks {
+            self.problem(
+                v.span(),
+                format!("power mode `{name}` changes nothing; set governor, min_freq_khz, max_freq_khz, nvpmodel or jetson_clocks (or use the built-in `none`)"),
+            );
+            ok = false;
+        }
+        if any_cpufreq {
+            m.cpufreq = Some(c);
+        }
+        ok.then_some(m)
     }
 
     /// `power = "rapl"` or a table `{ source = "...", settings... }`.
@@ -1076,9 +1314,14 @@ impl Cx<'_> {
                         .list(val, key, |cx, e| cx.boolean(e, key).map(|b| (b, e.span())))
                         .map(strip)
                 }
+                "power_mode" => {
+                    x.power_mode = self
+                        .list(val, key, |cx, e| cx.string(e, key).map(|s| (s, e.span())))
+                        .map(strip)
+                }
                 other => self.problem(
                     k.span(),
-                    format!("unknown key `{other}` in an exclude rule; use model, threads, batch, cache, loop, conv or fusion"),
+                    format!("unknown key `{other}` in an exclude rule; use model, threads, batch, cache, loop, conv, fusion or power_mode"),
                 ),
             }
         }
@@ -1644,5 +1887,102 @@ power = { source = "hwmon", colour = 1, delimiter = ";;" }
         assert_eq!(line_col("ab\ncdé\nf", 0), (1, 1));
         assert_eq!(line_col("ab\ncdé\nf", 3), (2, 1));
         assert_eq!(line_col("ab\ncdé\nf", 8), (3, 1));
+    }
+
+    #[test]
+    fn power_modes_are_defined_validated_and_swept() {
+        let text = r#"name = "m"
+[power_modes]
+settle_seconds = 5
+nvpmodel_command = "bin/nvpmodel"
+f1200 = { governor = "userspace", min_freq_khz = 1200000, max_freq_khz = 1200000, policies = [0, 4] }
+maxn = { nvpmodel = 0, jetson_clocks = true }
+[defaults]
+power_mode = ["none", "f1200"]
+[[experiment]]
+name = "a"
+models = ["tiny"]
+[[experiment]]
+name = "b"
+models = ["tiny"]
+power_mode = "maxn"
+[[experiment]]
+name = "c"
+models = ["tiny"]
+threads = [1, 2]
+power_mode = ["maxn", "f1200"]
+exclude = [{ power_mode = "f1200", threads = 2 }]
+"#;
+        let s = parse(text).unwrap();
+        assert_eq!(s.modes.settle_seconds, 5.0);
+        assert_eq!(
+            s.modes.nvpmodel_command, "bin/nvpmodel",
+            "relative to the suite's directory (here none)"
+        );
+        let f = s.modes.get("f1200").unwrap();
+        let c = f.cpufreq.as_ref().unwrap();
+        assert_eq!(c.policies, Some(vec![0, 4]));
+        assert_eq!(c.setting.governor.as_deref(), Some("userspace"));
+        assert_eq!(s.modes.get("maxn").unwrap().nvpmodel, Some(0));
+        let ids: Vec<String> = s.points().into_iter().map(|p| p.id).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "a/tiny/t1-b1-auto-auto-auto-fused-r0",
+                "a/tiny/t1-b1-auto-auto-auto-fused-mf1200-r0",
+                "b/tiny/t1-b1-auto-auto-auto-fused-mmaxn-r0",
+                "c/tiny/t1-b1-auto-auto-auto-fused-mmaxn-r0",
+                "c/tiny/t1-b1-auto-auto-auto-fused-mf1200-r0",
+                "c/tiny/t2-b1-auto-auto-auto-fused-mmaxn-r0",
+            ]
+        );
+        // No [power_modes]: the axis is `none` and ids are unchanged.
+        let s = parse("name = \"s\"\n[[experiment]]\nmodels = [\"tiny\"]\n").unwrap();
+        assert_eq!(s.points()[0].power_mode, "none");
+    }
+
+    #[test]
+    fn bad_power_modes_are_reported_with_places() {
+        let text = r#"name = "m"
+[power_modes]
+none = { governor = "performance" }
+fast = { governor = "perf mode", turbo = true }
+low = { min_freq_khz = 2000000, max_freq_khz = 1000000 }
+idle = {}
+only = { policies = [1] }
+settle = 3
+[[experiment]]
+models = ["tiny"]
+power_mode = ["fast", "slow"]
+"#;
+        let p = problems(text);
+        let msgs: Vec<String> = p
+            .iter()
+            .map(|p| format!("{}:{}: {}", p.line, p.column, p.message))
+            .collect();
+        let all = msgs.join("\n");
+        assert!(all.contains("3:1: `none` is the built-in mode"), "{all}");
+        assert!(all.contains("4:21: governor \"perf mode\""), "{all}");
+        assert!(
+            all.contains("4:34: unknown key `turbo` in power mode `fast`"),
+            "{all}"
+        );
+        assert!(
+            all.contains("min_freq_khz = 2000000 is above max_freq_khz = 1000000"),
+            "{all}"
+        );
+        assert!(all.contains("power mode `idle` changes nothing"), "{all}");
+        assert!(
+            all.contains("`only` lists `policies` but sets no governor"),
+            "{all}"
+        );
+        assert!(
+            all.contains("8:10: power mode `settle` must be a table"),
+            "{all}"
+        );
+        assert!(
+            all.contains("11:23: power_mode `slow` is not defined"),
+            "{all}"
+        );
     }
 }

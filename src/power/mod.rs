@@ -21,12 +21,14 @@
 
 pub mod config;
 pub mod counters;
+pub mod cpufreq;
 pub mod estimate;
 pub mod external;
 pub mod hwmon;
 pub mod pi5;
 pub mod rapl;
 pub mod sensors;
+pub mod thermal;
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -140,6 +142,10 @@ pub struct Sysfs {
     /// permission bits do not stop reads).
     #[cfg(test)]
     deny: Vec<PathBuf>,
+    /// Writes replaced by another value, as a kernel that clamps a setting
+    /// would (tests only).
+    #[cfg(test)]
+    clamp: Vec<(PathBuf, String)>,
 }
 
 impl Sysfs {
@@ -148,6 +154,8 @@ impl Sysfs {
             root: root.into(),
             #[cfg(test)]
             deny: Vec::new(),
+            #[cfg(test)]
+            clamp: Vec::new(),
         }
     }
 
@@ -169,6 +177,49 @@ impl Sysfs {
     #[cfg(test)]
     pub(crate) fn deny(&mut self, path: PathBuf) {
         self.deny.push(path);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn clamp(&mut self, path: PathBuf, value: &str) {
+        self.clamp.push((path, value.to_string()));
+    }
+
+    /// Writes `value` to a sysfs attribute (no truncation or creation: the
+    /// kernel's attributes exist; fixtures are rewritten whole).
+    pub fn write(&self, path: &Path, value: &str) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self.deny.iter().any(|d| d == path) {
+            return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        }
+        #[cfg(test)]
+        let value = self
+            .clamp
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or(value, |(_, v)| v.as_str());
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        f.set_len(0).or_else(|e| {
+            // sysfs attributes cannot be truncated and need not be.
+            if e.kind() == std::io::ErrorKind::InvalidInput
+                || e.raw_os_error() == Some(libc::EINVAL)
+            {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+        f.write_all(format!("{value}\n").as_bytes())
+    }
+
+    /// Whether the process may write `path` (the kernel's answer: root and
+    /// read-only mounts included).
+    pub fn writable(&self, path: &Path) -> bool {
+        #[cfg(test)]
+        if self.deny.iter().any(|d| d == path) {
+            return false;
+        }
+        writable(path)
     }
 
     /// Reads a whole small file, trimmed.
@@ -219,6 +270,23 @@ impl Sysfs {
         v.sort_by_cached_key(|p| natural_key(p));
         v
     }
+}
+
+/// access(2) with W_OK.
+pub fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string that lives across the call;
+    // access only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// The effective user id is root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Natural order: `hwmon10` after `hwmon9`, `intel-rapl:0:0` after
