@@ -6,7 +6,9 @@ use joulebench::engine::conv::ConvChoice;
 use joulebench::engine::gemm::ParallelLoop;
 use joulebench::harness::runner::{self, RunOptions, Shard};
 use joulebench::harness::suite::Suite;
-use joulebench::harness::{self, attach, gemm_cmd, infer_cmd, inspect_cmd, models_cmd, records};
+use joulebench::harness::{
+    self, attach, gemm_cmd, infer_cmd, inspect_cmd, models_cmd, records, tune_cmd,
+};
 use joulebench::power::external::{MeterFormat, TimeFormat, PRESETS};
 use joulebench::power::{sensors, Sysfs};
 use std::path::PathBuf;
@@ -63,6 +65,27 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Best-of algorithm per convolution layer, written as a tuning file.
+    Tune {
+        /// Built-in model name or an ONNX file.
+        #[arg(long)]
+        model: String,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Interleaved rounds over the candidate algorithms.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Timed inferences per candidate and round.
+        #[arg(long, default_value_t = 3)]
+        iterations: usize,
+        /// The tuning file [default: tuning-<model>-t<threads>-b<batch>.json].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// An ONNX model's operators, shapes and GFLOP, and what is unsupported.
     Inspect {
         /// The .onnx file.
@@ -84,6 +107,9 @@ enum Cmd {
         /// Write the output of one inference on the input as .npy.
         #[arg(long, value_name = "Y.npy")]
         output: Option<PathBuf>,
+        /// Per-layer algorithms from `joulebench tune` (--conv-layer wins).
+        #[arg(long, value_name = "FILE")]
+        tuning: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         threads: usize,
         /// Minimum measuring time in seconds.
@@ -286,6 +312,27 @@ fn dispatch(cli: Cli) -> Result<()> {
             let list = models_cmd::list()?;
             emit(format, &list, || models_cmd::table(&list))
         }
+        Cmd::Tune {
+            model,
+            threads,
+            batch,
+            rounds,
+            iterations,
+            out,
+            format,
+        } => {
+            let spec = tune_cmd::TuneSpec {
+                model,
+                threads,
+                batch,
+                rounds,
+                iterations,
+            };
+            let t = tune_cmd::tune(&spec)?;
+            let out = out.unwrap_or_else(|| tune_cmd::default_file(&t));
+            t.save(&out)?;
+            emit(format, &t, || format!("{t}\nwrote {}", out.display()))
+        }
         Cmd::Inspect { model, format } => {
             let r = inspect_cmd::inspect(&model)?;
             emit(format, &r, || r.to_string())
@@ -295,6 +342,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             batch,
             input,
             output,
+            tuning,
             threads,
             seconds,
             iterations,
@@ -318,6 +366,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 batch,
                 input,
                 output,
+                tuning,
                 threads,
                 seconds,
                 iterations,

@@ -6,9 +6,10 @@ use super::gemm_cmd::fill_uniform;
 use super::model_source::{self, LoadedModel};
 use super::runner::time_batches;
 use super::stats::quantile_sorted;
+use super::tune_cmd::Tuning;
 use super::{npy, HarnessError};
 use crate::engine::conv::{ConvAlgo, ConvChoice};
-use crate::engine::gemm::{measure_peak, ParallelLoop};
+use crate::engine::gemm::{measure_peak, Kernel, ParallelLoop};
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
 use serde::Serialize;
@@ -28,6 +29,8 @@ pub struct InferSpec {
     pub input: Option<PathBuf>,
     /// Where to write the output of one inference on the input, as .npy.
     pub output: Option<PathBuf>,
+    /// Per-layer algorithms from `joulebench tune` (`conv_layers` win).
+    pub tuning: Option<PathBuf>,
     pub threads: usize,
     /// Measure for at least this long (ignored when `iterations` is set).
     pub seconds: f64,
@@ -189,6 +192,15 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, HarnessError> {
     }
     let model = model_source::load(&spec.model).map_err(engine)?;
     let (batch, data) = input_batch(spec, &model)?;
+    let mut spec = spec.clone();
+    if let Some(path) = &spec.tuning {
+        let kernel = Kernel::from_env().map_err(engine)?;
+        let mut layers =
+            Tuning::load(path)?.overrides(path, &spec.model, kernel.name(), spec.threads, batch)?;
+        layers.extend(spec.conv_layers.drain());
+        spec.conv_layers = layers;
+    }
+    let spec = &spec;
     let mut sess = build_session(spec, &model, batch).map_err(engine)?;
     let input = match data {
         Some(x) => x,

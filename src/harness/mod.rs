@@ -13,6 +13,7 @@ pub mod records;
 pub mod runner;
 pub mod stats;
 pub mod suite;
+pub mod tune_cmd;
 
 use crate::engine::EngineError;
 use crate::power::PowerError;
