@@ -6,7 +6,9 @@
 # mean-based figure joulebench reports is shown alongside.
 #
 # usage: scripts/compare-onnxruntime.sh [ROUNDS=3] [SECONDS=5]
-# env:   PEERS_VENV (default ../.venv-peers), MODEL (default ../resnet50.onnx)
+# env:   PEERS_VENV (default ../.venv-peers), MODEL (default ../resnet50.onnx),
+#        TUNE=1 runs `joulebench tune` per threads/batch first and infers with
+#        --tuning; JB_ARGS adds flags to every joulebench infer (e.g. "--conv winograd").
 set -euo pipefail
 rounds=${1:-3}
 secs=${2:-5}
@@ -22,13 +24,24 @@ fi
 cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 jb=$here/target/release/joulebench
 out=$(mktemp)
+tunedir=$(mktemp -d)
+tuning() { [ "${TUNE:-0}" = 1 ] && echo "--tuning $tunedir/t$1-b$2.json"; true; }
+if [ "${TUNE:-0}" = 1 ]; then
+    for t in 1 2; do
+        for b in 1 8; do
+            "$jb" tune --model resnet50 --threads "$t" --batch "$b" --out "$tunedir/t$t-b$b.json" | tail -n 2
+        done
+    done
+fi
 for r in $(seq "$rounds"); do
     for t in 1 2; do
         for b in 1 8; do
             env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$venv/bin/python" "$peers/ort_bench.py" "$model" \
                 --threads "$t" --batch "$b" --seconds "$secs" | tail -n 1 |
                 awk -F, -v t="$t" -v b="$b" '{print "onnxruntime", t, b, $4}' >>"$out"
-            "$jb" infer --model resnet50 --threads "$t" --batch "$b" --seconds "$secs" --no-peak --format json |
+            # shellcheck disable=SC2046,SC2086
+            "$jb" infer --model resnet50 --threads "$t" --batch "$b" --seconds "$secs" --no-peak --format json \
+                $(tuning "$t" "$b") ${JB_ARGS:-} |
                 python3 -c 'import json,sys; d=json.load(sys.stdin); print("joulebench", d["threads"], d["batch"], d["batch"] / d["latency_ms_p50"] * 1e3); print("joulebench-mean", d["threads"], d["batch"], d["images_per_s"])' >>"$out"
         done
     done
@@ -47,4 +60,4 @@ for t in (1, 2):
         jm = statistics.median(runs[("joulebench-mean", t, b)])
         print(f"{t},{b},{o:.3f},{j:.3f},{j / o:.3f},{jm:.3f},{len(runs[('joulebench', t, b)])}")
 PY
-rm -f "$out"
+rm -rf "$out" "$tunedir"
