@@ -4,10 +4,12 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use joulebench::engine::conv::ConvChoice;
 use joulebench::engine::gemm::ParallelLoop;
+use joulebench::harness::compare::{self, CompareOptions};
+use joulebench::harness::plot::{self, PlotOptions};
 use joulebench::harness::runner::{self, RunOptions, Shard};
 use joulebench::harness::suite::Suite;
 use joulebench::harness::{
-    self, attach, gemm_cmd, infer_cmd, inspect_cmd, models_cmd, records, tune_cmd,
+    self, attach, gemm_cmd, infer_cmd, inspect_cmd, models_cmd, records, report, tune_cmd,
 };
 use joulebench::power::external::{MeterFormat, TimeFormat, PRESETS};
 use joulebench::power::{sensors, Sysfs};
@@ -166,6 +168,9 @@ enum Cmd {
         /// No progress output (warnings and errors still go to stderr).
         #[arg(long)]
         quiet: bool,
+        /// Do not draw the figures into the run directory at the end.
+        #[arg(long)]
+        no_plot: bool,
     },
     /// Put back the power state (cpufreq, nvpmodel, jetson_clocks) a run with
     /// power modes saved in its directory, after a crash or kill.
@@ -238,6 +243,38 @@ enum Cmd {
         /// The merged file (must not exist yet).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Draw the figures of a run (results.csv or its directory).
+    Plot {
+        /// results.csv, or a run directory (results/<suite>/<timestamp>).
+        input: PathBuf,
+        /// Figure directory (default: figures/ in the run directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Image formats, comma-separated: png, svg.
+        #[arg(long, default_value = "png")]
+        format: String,
+    },
+    /// Write report.md and report.html (machine, suite, tables, figures)
+    /// into a run directory.
+    Report {
+        /// A run directory (or its results.csv).
+        dir: PathBuf,
+    },
+    /// Compare a run against a baseline; exit 3 on a regression.
+    Compare {
+        /// Baseline results.csv or run directory.
+        baseline: PathBuf,
+        /// Current results.csv or run directory.
+        current: PathBuf,
+        /// The metric compared (images_per_s, gflops, latency_ms_p50, ...).
+        #[arg(long, default_value = "images_per_s")]
+        metric: String,
+        /// Changes within this are not regressions: 5% (or 5).
+        #[arg(long, default_value = "5%")]
+        tolerance: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 
@@ -392,7 +429,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             dry_run,
             sysfs_root,
             quiet,
-        } => run_cmd(suite, out, resume, shard, dry_run, quiet, sysfs_root),
+            no_plot,
+        } => run_cmd(
+            suite, out, resume, shard, dry_run, quiet, sysfs_root, no_plot,
+        ),
         Cmd::Restore {
             run_dir,
             sysfs_root,
@@ -515,6 +555,36 @@ fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Cmd::Plot { input, out, format } => {
+            let formats = plot::parse_formats(&format)?;
+            let summary = plot::plot(&input, &PlotOptions { out, formats })?;
+            print!("{summary}");
+            Ok(())
+        }
+        Cmd::Report { dir } => {
+            let r = report::report(&dir)?;
+            print!("{}", r.plot);
+            println!("wrote {} and {}", r.markdown.display(), r.html.display());
+            Ok(())
+        }
+        Cmd::Compare {
+            baseline,
+            current,
+            metric,
+            tolerance,
+            format,
+        } => {
+            let opts = CompareOptions {
+                metric,
+                tolerance: compare::parse_tolerance(&tolerance)?,
+            };
+            let c = compare::compare(&baseline, &current, &opts)?;
+            emit(format, &c, || compare::table(&c))?;
+            if c.exit_code != 0 {
+                std::process::exit(c.exit_code);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -526,6 +596,7 @@ fn run_cmd(
     dry_run: bool,
     quiet: bool,
     sysfs_root: Option<PathBuf>,
+    no_plot: bool,
 ) -> Result<()> {
     let shard = shard.map(|s| s.parse::<Shard>()).transpose()?;
     let suite = Suite::load(&suite)?;
@@ -556,6 +627,21 @@ fn run_cmd(
         outcome.dir.display(),
         outcome.warnings
     );
+    if !no_plot {
+        // The CSVs are on disk already: a figure that fails costs nothing else.
+        let opts = PlotOptions::default();
+        match plot::plot(&outcome.dir, &opts) {
+            Ok(s) if quiet => {
+                println!("{} figure(s) in {}", s.figures.len(), s.out_dir.display())
+            }
+            Ok(s) => print!("{s}"),
+            Err(e) => eprintln!(
+                "warning: drawing the figures failed ({e}); the results are in {}: draw them with `joulebench plot {}`",
+                outcome.dir.display(),
+                outcome.dir.display()
+            ),
+        }
+    }
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! Experiment harness: runs the engine, times it, records results.
 
 pub mod attach;
+pub mod compare;
+pub mod dataset;
 pub mod gemm_cmd;
 pub mod infer_cmd;
 pub mod inspect_cmd;
@@ -9,7 +11,9 @@ pub mod model_source;
 pub mod models_cmd;
 pub mod modes;
 pub mod npy;
+pub mod plot;
 pub mod records;
+pub mod report;
 pub mod runner;
 pub mod stats;
 pub mod suite;

@@ -1,0 +1,553 @@
+//! `joulebench report RESULTS_DIR`: report.md and report.html beside the
+//! results: the machine, the suite, a summary table per experiment and the
+//! figures (drawn into `figures/` first).
+
+use super::compare::fmt_num;
+use super::dataset::{self, Row, RunData};
+use super::plot::{self, ImageFormat, PlotSummary};
+use super::HarnessError;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A report in a neutral form, written out as Markdown and as HTML.
+#[derive(Clone, Debug)]
+enum Block {
+    H1(String),
+    H2(String),
+    H3(String),
+    P(String),
+    List(Vec<String>),
+    Code(String),
+    /// Header, rows, and which columns are numbers (right-aligned).
+    Table(Vec<String>, Vec<Vec<String>>, Vec<bool>),
+    /// Relative path and caption.
+    Image(String, String),
+}
+
+/// What `report` wrote.
+#[derive(Clone, Debug)]
+pub struct ReportOutcome {
+    pub markdown: PathBuf,
+    pub html: PathBuf,
+    pub plot: PlotSummary,
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> HarnessError {
+    HarnessError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Writes report.md and report.html into the run directory `input` (or the
+/// directory of a results.csv), drawing the figures into its `figures/`.
+pub fn report(input: &Path) -> Result<ReportOutcome, HarnessError> {
+    let data = dataset::load(input, false)?;
+    let dir = plot::base_dir(&data);
+    let fig_dir = dir.join("figures");
+    let summary = plot::plot_data(&data, &fig_dir, &[ImageFormat::Png])?;
+    let blocks = build(&data, &dir, &summary);
+    let md = dir.join("report.md");
+    let html = dir.join("report.html");
+    std::fs::write(&md, markdown(&blocks)).map_err(|e| io(&md, e))?;
+    std::fs::write(
+        &html,
+        to_html(&blocks, &format!("joulebench report: {}", data.suite())),
+    )
+    .map_err(|e| io(&html, e))?;
+    Ok(ReportOutcome {
+        markdown: md,
+        html,
+        plot: summary,
+    })
+}
+
+fn mstr(m: &serde_json::Value, path: &[&str]) -> Option<String> {
+    let mut v = m;
+    for p in path {
+        v = v.get(p)?;
+    }
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) if s.is_empty() => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn machine_table(data: &RunData) -> Block {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut add = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            rows.push(vec![k.to_string(), v]);
+        }
+    };
+    let hosts: Vec<String> = data
+        .distinct("host")
+        .into_iter()
+        .filter(|h| !h.is_empty())
+        .collect();
+    add("host", (!hosts.is_empty()).then(|| hosts.join(", ")));
+    if let Some(m) = &data.manifest {
+        add("CPU", mstr(m, &["machine", "cpu_model"]));
+        let cores = match (
+            mstr(m, &["machine", "logical_cores"]),
+            mstr(m, &["machine", "physical_cores"]),
+        ) {
+            (Some(l), Some(p)) => Some(format!("{l} logical, {p} physical")),
+            (Some(l), None) => Some(format!("{l} logical")),
+            _ => None,
+        };
+        add("cores", cores);
+        add("architecture", mstr(m, &["machine", "arch"]));
+        add(
+            "OS",
+            mstr(m, &["machine", "os_version"]).or_else(|| mstr(m, &["machine", "os"])),
+        );
+        add("Linux kernel", mstr(m, &["machine", "kernel"]));
+        add("governor", mstr(m, &["machine", "governor"]));
+        let fmin = mstr(m, &["machine", "scaling_min_mhz"]);
+        let fmax = mstr(m, &["machine", "scaling_max_mhz"]);
+        add(
+            "scaling frequencies",
+            fmax.map(|mx| format!("{} - {mx} MHz", fmin.unwrap_or_else(|| "?".into()))),
+        );
+        add(
+            "memory",
+            m["machine"]["memory_bytes"]
+                .as_f64()
+                .map(|b| format!("{:.1} GiB", b / (1u64 << 30) as f64)),
+        );
+        add("Jetson power mode", mstr(m, &["machine", "nvpmodel"]));
+        add(
+            "Raspberry Pi throttling",
+            mstr(m, &["machine", "throttled"]),
+        );
+    }
+    add(
+        "micro-kernel",
+        Some(data.kernel()).filter(|k| !k.is_empty()),
+    );
+    if let Some(m) = &data.manifest {
+        add("joulebench", mstr(m, &["joulebench_version"]));
+        add("git revision", mstr(m, &["git_revision"]));
+        add("started (UTC)", mstr(m, &["started_utc"]));
+        add("finished (UTC)", mstr(m, &["finished_utc"]));
+    }
+    let sources: Vec<String> = data
+        .distinct("power_source")
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !sources.is_empty() {
+        let est = data
+            .rows
+            .iter()
+            .any(|r| r.text("power_estimated") == "true");
+        add(
+            "power source",
+            Some(format!(
+                "{}{}",
+                sources.join(", "),
+                if est { " (ESTIMATED)" } else { "" }
+            )),
+        );
+    }
+    Block::Table(vec!["".into(), "".into()], rows, vec![false, false])
+}
+
+/// The configuration part of a point id (after experiment/model/).
+fn config_of(r: &Row) -> String {
+    let p = r.text("point");
+    p.rsplit('/').next().unwrap_or(p).to_string()
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), fmt_num)
+}
+
+fn build(data: &RunData, dir: &Path, summary: &PlotSummary) -> Vec<Block> {
+    let mut b = Vec::new();
+    b.push(Block::H1(format!(
+        "joulebench report: suite {}",
+        data.suite()
+    )));
+    b.push(Block::P(format!(
+        "{} point(s) on {}, {}; results from `{}`.",
+        data.rows.len(),
+        data.machine(),
+        data.date(),
+        data.results_path.display()
+    )));
+    b.push(Block::H2("Machine".into()));
+    b.push(machine_table(data));
+    b.push(Block::H2("Suite".into()));
+    let mut facts = vec![format!("name: {}", data.suite())];
+    if let Some(m) = &data.manifest {
+        if let Some(f) = mstr(m, &["suite_file"]) {
+            facts.push(format!("file: `{f}`"));
+        }
+        if let Some(h) = mstr(m, &["suite_hash"]) {
+            facts.push(format!("sha256: `{h}`"));
+        }
+        if let Some(s) = mstr(m, &["shard"]) {
+            facts.push(format!("shard: {s}"));
+        }
+    }
+    b.push(Block::List(facts));
+    if let Some(text) = data
+        .manifest
+        .as_ref()
+        .and_then(|m| mstr(m, &["suite_text"]))
+    {
+        b.push(Block::Code(text));
+    }
+    b.push(Block::H2("Results".into()));
+    b.push(Block::P(
+        "Configuration: t<threads>-b<batch>-<cache>-<loop>-<conv>-<fused|unfused>-r<repetition>. \
+         images/s over every timed batch; its 95% interval is that of the median batch latency \
+         (bootstrap), carried over; latencies are per batch."
+            .into(),
+    ));
+    let energy = data.rows.iter().any(|r| r.joules_per_image().is_some());
+    let experiments = if data.has_column("experiment") {
+        data.distinct("experiment")
+    } else {
+        vec![String::new()]
+    };
+    for exp in &experiments {
+        let rows: Vec<&Row> = data
+            .rows
+            .iter()
+            .filter(|r| r.text("experiment") == exp)
+            .collect();
+        if !exp.is_empty() {
+            b.push(Block::H3(format!("Experiment {exp}")));
+        }
+        let mut header: Vec<String> = [
+            "model",
+            "configuration",
+            "images/s",
+            "95% CI",
+            "p50 ms",
+            "p99 ms",
+            "GFLOP/s",
+            "cv",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if energy {
+            header.extend(
+                ["J/image", "dyn. J/image", "images/J", "W"]
+                    .iter()
+                    .map(|s| s.to_string()),
+            );
+        }
+        header.push("warnings".into());
+        let mut numeric = vec![false, false, true, true, true, true, true, true];
+        if energy {
+            numeric.extend([true; 4]);
+        }
+        numeric.push(false);
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let mut c = vec![
+                    r.text("model").to_string(),
+                    config_of(r),
+                    opt(r.num("images_per_s")),
+                    r.images_per_s_ci().map_or_else(
+                        || "-".into(),
+                        |(lo, hi)| format!("{} - {}", fmt_num(lo), fmt_num(hi)),
+                    ),
+                    opt(r.num("latency_ms_p50")),
+                    opt(r.num("latency_ms_p99")),
+                    opt(r.num("gflops")),
+                    opt(r.num("cv")),
+                ];
+                if energy {
+                    c.push(opt(r.joules_per_image()));
+                    c.push(opt(r.num("dyn_joules_per_image")));
+                    c.push(opt(r.images_per_joule()));
+                    c.push(opt(r.num("avg_power_w")));
+                }
+                let w = r.text("warnings");
+                c.push(if w.is_empty() {
+                    String::new()
+                } else {
+                    format!("{} warning(s)", w.split("; ").count())
+                });
+                c
+            })
+            .collect();
+        b.push(Block::Table(header, table, numeric));
+        let mut models: Vec<&str> = rows.iter().map(|r| r.text("model")).collect();
+        models.sort();
+        models.dedup();
+        let mut best = Vec::new();
+        for m in models {
+            if let Some(r) = rows.iter().filter(|r| r.text("model") == m).max_by(|a, c| {
+                a.num("images_per_s")
+                    .unwrap_or(0.0)
+                    .total_cmp(&c.num("images_per_s").unwrap_or(0.0))
+            }) {
+                let mut s = format!(
+                    "{m}: fastest {} at {} images/s",
+                    config_of(r),
+                    opt(r.num("images_per_s"))
+                );
+                if energy {
+                    if let Some(e) = rows
+                        .iter()
+                        .filter(|r| r.text("model") == m)
+                        .filter(|r| r.images_per_joule().is_some())
+                        .max_by(|a, c| {
+                            a.images_per_joule()
+                                .unwrap_or(0.0)
+                                .total_cmp(&c.images_per_joule().unwrap_or(0.0))
+                        })
+                    {
+                        s.push_str(&format!(
+                            "; most efficient {} at {} images/J",
+                            config_of(e),
+                            opt(e.images_per_joule())
+                        ));
+                    }
+                }
+                best.push(s);
+            }
+        }
+        b.push(Block::List(best));
+    }
+    b.push(Block::H2("Figures".into()));
+    for f in &summary.figures {
+        if let Some(png) = f
+            .files
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "png"))
+        {
+            let rel = png
+                .strip_prefix(dir)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| png.clone());
+            let mut cap = f.title.clone();
+            if let Some(e) = &f.experiment {
+                cap.push_str(&format!(" (experiment {e})"));
+            }
+            b.push(Block::Image(rel.display().to_string(), cap));
+        }
+    }
+    if !summary.skipped.is_empty() {
+        b.push(Block::P("Not drawn:".into()));
+        b.push(Block::List(summary.skipped.clone()));
+    }
+    let warnings: Vec<String> = data
+        .rows
+        .iter()
+        .filter(|r| !r.text("warnings").is_empty())
+        .map(|r| format!("{}: {}", r.text("point"), r.text("warnings")))
+        .collect();
+    if !warnings.is_empty() || !data.notes.is_empty() {
+        b.push(Block::H2("Warnings".into()));
+        b.push(Block::List(
+            warnings
+                .into_iter()
+                .chain(data.notes.iter().cloned())
+                .collect(),
+        ));
+    }
+    b
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn markdown(blocks: &[Block]) -> String {
+    let mut s = String::new();
+    for b in blocks {
+        match b {
+            Block::H1(t) => {
+                let _ = writeln!(s, "# {t}\n");
+            }
+            Block::H2(t) => {
+                let _ = writeln!(s, "## {t}\n");
+            }
+            Block::H3(t) => {
+                let _ = writeln!(s, "### {t}\n");
+            }
+            Block::P(t) => {
+                let _ = writeln!(s, "{t}\n");
+            }
+            Block::List(items) => {
+                for i in items {
+                    let _ = writeln!(s, "- {i}");
+                }
+                s.push('\n');
+            }
+            Block::Code(t) => {
+                let _ = writeln!(s, "```toml\n{}\n```\n", t.trim_end());
+            }
+            Block::Table(h, rows, num) => {
+                let _ = writeln!(
+                    s,
+                    "| {} |",
+                    h.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | ")
+                );
+                let _ = writeln!(
+                    s,
+                    "|{}|",
+                    num.iter()
+                        .map(|n| if *n { " ---: " } else { " --- " })
+                        .collect::<Vec<_>>()
+                        .join("|")
+                );
+                for r in rows {
+                    let _ = writeln!(
+                        s,
+                        "| {} |",
+                        r.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | ")
+                    );
+                }
+                s.push('\n');
+            }
+            Block::Image(path, cap) => {
+                let _ = writeln!(
+                    s,
+                    "![{}]({})\n\n*{}*\n",
+                    md_cell(cap),
+                    path.replace(' ', "%20"),
+                    cap
+                );
+            }
+        }
+    }
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Inline `code` spans of the Markdown text as <code>.
+fn inline(s: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in esc(s).split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{part}</code>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+fn to_html(blocks: &[Block], title: &str) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\n\
+         body {{ font-family: 'DejaVu Sans', Helvetica, Arial, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #1e1e1e; }}\n\
+         table {{ border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }}\n\
+         th, td {{ border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }}\n\
+         th {{ border-bottom: 2px solid #888; }}\n\
+         td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}\n\
+         pre {{ background: #f5f5f5; padding: 0.8em; overflow-x: auto; }}\n\
+         figure {{ margin: 1.5em 0; }} figure img {{ max-width: 100%; border: 1px solid #eee; }}\n\
+         figcaption {{ color: #555; font-style: italic; }}\n\
+         </style>\n</head>\n<body>\n",
+        esc(title)
+    );
+    for b in blocks {
+        match b {
+            Block::H1(t) => {
+                let _ = writeln!(s, "<h1>{}</h1>", inline(t));
+            }
+            Block::H2(t) => {
+                let _ = writeln!(s, "<h2>{}</h2>", inline(t));
+            }
+            Block::H3(t) => {
+                let _ = writeln!(s, "<h3>{}</h3>", inline(t));
+            }
+            Block::P(t) => {
+                let _ = writeln!(s, "<p>{}</p>", inline(t));
+            }
+            Block::List(items) => {
+                s.push_str("<ul>\n");
+                for i in items {
+                    let _ = writeln!(s, "<li>{}</li>", inline(i));
+                }
+                s.push_str("</ul>\n");
+            }
+            Block::Code(t) => {
+                let _ = writeln!(s, "<pre><code>{}</code></pre>", esc(t.trim_end()));
+            }
+            Block::Table(h, rows, num) => {
+                s.push_str("<table>\n");
+                if h.iter().any(|c| !c.is_empty()) {
+                    s.push_str("<tr>");
+                    for c in h {
+                        let _ = write!(s, "<th>{}</th>", esc(c));
+                    }
+                    s.push_str("</tr>\n");
+                }
+                for r in rows {
+                    s.push_str("<tr>");
+                    for (i, c) in r.iter().enumerate() {
+                        let class = if num.get(i).copied().unwrap_or(false) {
+                            " class=\"num\""
+                        } else {
+                            ""
+                        };
+                        let _ = write!(s, "<td{class}>{}</td>", inline(c));
+                    }
+                    s.push_str("</tr>\n");
+                }
+                s.push_str("</table>\n");
+            }
+            Block::Image(path, cap) => {
+                let _ = writeln!(
+                    s,
+                    "<figure><img src=\"{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>",
+                    esc(path),
+                    esc(cap),
+                    esc(cap)
+                );
+            }
+        }
+    }
+    s.push_str("</body>\n</html>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_and_html_escape_what_they_must() {
+        let blocks = vec![
+            Block::H1("a <b> & `c`".into()),
+            Block::Table(
+                vec!["k".into(), "v".into()],
+                vec![vec!["x|y".into(), "1.5".into()]],
+                vec![false, true],
+            ),
+            Block::Image("figures/a b.png".into(), "cap".into()),
+        ];
+        let md = markdown(&blocks);
+        assert!(md.contains("| x\\|y | 1.5 |"), "{md}");
+        assert!(md.contains("| --- | ---: |"), "{md}");
+        assert!(md.contains("(figures/a%20b.png)"), "{md}");
+        let html = to_html(&blocks, "t");
+        assert!(
+            html.contains("<h1>a &lt;b&gt; &amp; <code>c</code></h1>"),
+            "{html}"
+        );
+        assert!(html.contains("<td class=\"num\">1.5</td>"), "{html}");
+    }
+}
