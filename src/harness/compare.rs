@@ -421,7 +421,7 @@ pub fn table(c: &Comparison) -> String {
         } else {
             "lower"
         },
-        fmt_num(c.tolerance * 100.0),
+        (c.tolerance * 1e6).round() / 1e4,
         c.suite
     );
     let _ = writeln!(s, "  baseline {}\n  current  {}", c.baseline, c.current);
@@ -434,7 +434,7 @@ pub fn table(c: &Comparison) -> String {
         .max(5);
     let _ = writeln!(
         s,
-        "\n{:<w$}  {:>12}  {:>12}  {:>8}  {:<20}  verdict",
+        "\n{:<w$}  {:>12}  {:>12}  {:>8}  {:<24}  verdict",
         "point", "baseline", "current", "change", "test"
     );
     for p in &c.points {
@@ -447,7 +447,7 @@ pub fn table(c: &Comparison) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<w$}  {:>12}  {:>12}  {:>7.1}%  {:<20}  {}",
+            "{:<w$}  {:>12}  {:>12}  {:>7.1}%  {:<24}  {}",
             p.point,
             fmt_num(p.baseline),
             fmt_num(p.current),
