@@ -281,3 +281,47 @@ fn report_writes_markdown_and_html_with_machine_suite_tables_and_figures() {
     let out = run(&["report", d.join("nope").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn run_draws_the_figures_into_the_run_directory_unless_no_plot() {
+    let d = tmpdir("run");
+    let suite = d.join("suite.toml");
+    std::fs::write(
+        &suite,
+        "name = \"fig\"\n[defaults]\nwarmup_iterations = 0\nwarmup_seconds = 0\nmin_seconds = 0\nmin_batches = 3\nallow_oversubscribe = true\n[[experiment]]\nname = \"e\"\nmodels = [\"tiny\"]\nthreads = [1, 2]\nbatch = [1, 2]\n",
+    )
+    .unwrap();
+    for (root, extra) in [("plotted", None), ("plain", Some("--no-plot"))] {
+        let out_root = d.join(root);
+        let mut args = vec![
+            "run",
+            suite.to_str().unwrap(),
+            "--out",
+            out_root.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let dirs: Vec<PathBuf> = std::fs::read_dir(out_root.join("fig"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(dirs.len(), 1);
+        let figs = dirs[0].join("figures");
+        assert!(dirs[0].join("results.csv").is_file());
+        if extra.is_none() {
+            assert!(
+                text(&out.stdout).contains("figure(s) in"),
+                "{}",
+                text(&out.stdout)
+            );
+            let (w, h, colours, _) = png_stats(&figs.join("e-tiny-throughput.png"));
+            assert_eq!((w, h), (1000, 620));
+            assert!(colours >= 40);
+            assert!(figs.join("e-tiny-latency.png").is_file());
+        } else {
+            assert!(!figs.exists(), "--no-plot drew figures");
+        }
+    }
+}
