@@ -288,7 +288,7 @@ fn run_draws_the_figures_into_the_run_directory_unless_no_plot() {
     let suite = d.join("suite.toml");
     std::fs::write(
         &suite,
-        "name = \"fig\"\n[defaults]\nwarmup_iterations = 0\nwarmup_seconds = 0\nmin_seconds = 0\nmin_batches = 3\nallow_oversubscribe = true\n[[experiment]]\nname = \"e\"\nmodels = [\"tiny\"]\nthreads = [1, 2]\nbatch = [1, 2]\n",
+        "name = \"fig\"\n[defaults]\nwarmup_iterations = 0\nwarmup_seconds = 0\nmin_seconds = 0\nmin_batches = 3\nallow_oversubscribe = true\nprofile = true\n[[experiment]]\nname = \"e\"\nmodels = [\"tiny\"]\nthreads = [1, 2]\nbatch = [1, 2]\n",
     )
     .unwrap();
     for (root, extra) in [("plotted", None), ("plain", Some("--no-plot"))] {
@@ -320,6 +320,23 @@ fn run_draws_the_figures_into_the_run_directory_unless_no_plot() {
             assert_eq!((w, h), (1000, 620));
             assert!(colours >= 40);
             assert!(figs.join("e-tiny-latency.png").is_file());
+            // profile = true: every point's layers in profile.csv, and their figure.
+            let profile = std::fs::read_to_string(dirs[0].join("profile.csv")).unwrap();
+            assert!(profile.starts_with(
+                "point,layer_index,name,op,algorithm,output,ms_per_batch,share,gflops\n"
+            ));
+            for t in 1..=2 {
+                for b in 1..=2 {
+                    let id = format!("e/tiny/t{t}-b{b}-");
+                    assert!(
+                        profile.lines().filter(|l| l.starts_with(&id)).count() >= 5,
+                        "{id}: {profile}"
+                    );
+                }
+            }
+            let (w, _, colours, _) = png_stats(&figs.join("e-tiny-layers.png"));
+            assert_eq!(w, 1000);
+            assert!(colours >= 40);
         } else {
             assert!(!figs.exists(), "--no-plot drew figures");
         }

@@ -3,6 +3,7 @@
 //! work), and the files beside it: samples.csv, power.csv, profile.csv and
 //! manifest.json.
 
+pub use super::records::ProfileRow;
 use super::records::{self, SampleRow};
 use super::HarnessError;
 use serde::Deserialize;
@@ -182,21 +183,6 @@ pub struct PowerSample {
     #[serde(default)]
     pub rail: String,
     pub watts: f64,
-}
-
-/// One row of profile.csv: a layer's time in a profiled point (suite key
-/// `profile = true`).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, Deserialize)]
-pub struct ProfileRow {
-    pub point: String,
-    pub layer_index: usize,
-    pub name: String,
-    pub op: String,
-    pub algorithm: String,
-    pub output: String,
-    pub ms_per_batch: f64,
-    pub share: f64,
-    pub gflops: f64,
 }
 
 /// A run as read back: results and whatever lies beside them.

@@ -1640,7 +1640,7 @@ fn heatmap_figure(
     render(&fig, out, stem, formats).map(Some)
 }
 
-const MAX_PROFILED: usize = 6;
+const MAX_PROFILED: usize = 4;
 
 fn layers_figure(
     ctx: &Context,

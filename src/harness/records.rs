@@ -203,6 +203,25 @@ pub struct SampleRow {
     pub outlier: bool,
 }
 
+/// One row of profile.csv: a layer's time in a point of a suite with
+/// `profile = true`, from batches timed per layer after the measured ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProfileRow {
+    pub point: String,
+    /// Position in execution order.
+    pub layer_index: usize,
+    pub name: String,
+    /// The fused operation, e.g. `Conv+Bias+Add+Relu`.
+    pub op: String,
+    pub algorithm: String,
+    /// Output shape HxWxC.
+    pub output: String,
+    pub ms_per_batch: f64,
+    /// Fraction of the profiled time.
+    pub share: f64,
+    pub gflops: f64,
+}
+
 /// A CSV file opened for appending; the header is written when the file is new.
 pub struct Appender {
     path: PathBuf,

@@ -4,7 +4,7 @@ use super::gemm_cmd::fill_uniform;
 use super::machine;
 use super::model_source::{self, LoadedModel};
 use super::modes::{self, Conditions, ModeControl, Monitor, NONE};
-use super::records::{self, Appender, PowerRow, ResultRow, SampleRow};
+use super::records::{self, Appender, PowerRow, ProfileRow, ResultRow, SampleRow};
 use super::stats::{slow_start, summarize};
 use super::suite::{estimate_seconds, CacheSpec, Measurement, Point, Suite};
 use super::HarnessError;
@@ -428,6 +428,15 @@ fn prepare_resume(
             .collect();
         records::rewrite(&power_csv, &keep)?;
     }
+    let profile = dir.join("profile.csv");
+    if profile.exists() {
+        let (rows, _) = records::read_rows_lenient::<ProfileRow>(&profile)?;
+        let keep: Vec<ProfileRow> = rows
+            .into_iter()
+            .filter(|p| done.contains(&p.point))
+            .collect();
+        records::rewrite(&profile, &keep)?;
+    }
     Ok(done)
 }
 
@@ -681,6 +690,48 @@ fn prepare_power(
     Ok(Some(states))
 }
 
+/// Batches timed per layer for `profile = true`: at most this many, and no
+/// more than the point measured.
+pub const PROFILE_BATCHES: usize = 10;
+
+/// Times up to [`PROFILE_BATCHES`] batches layer by layer (after the
+/// measured batches, so the measurement carries no profiling overhead).
+fn profile_point(
+    sess: &mut Session,
+    input: &[f32],
+    point: &str,
+    measured_batches: usize,
+) -> Result<Vec<ProfileRow>, EngineError> {
+    let n = measured_batches.clamp(1, PROFILE_BATCHES);
+    sess.set_profiling(true);
+    for _ in 0..n {
+        sess.run(input)?;
+    }
+    let layers = sess.profile().unwrap_or_default();
+    sess.set_profiling(false);
+    let total: f64 = layers.iter().map(|(_, t)| t).sum();
+    let batch = sess.batch() as f64;
+    Ok(layers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (l, t))| ProfileRow {
+            point: point.to_string(),
+            layer_index: i,
+            ms_per_batch: t / n as f64 * 1e3,
+            share: if total > 0.0 { t / total } else { 0.0 },
+            gflops: if t > 0.0 {
+                l.gflop_per_image * batch * n as f64 / t
+            } else {
+                0.0
+            },
+            name: l.name,
+            op: l.op,
+            algorithm: l.algorithm,
+            output: l.output,
+        })
+        .collect())
+}
+
 /// Runs `suite` (or its shard), recording into a new directory or the one
 /// being resumed.
 pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, HarnessError> {
@@ -806,6 +857,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
         true => None,
         false => Some(Appender::open(&dir.join("power.csv"))?),
     };
+    let mut profiles: Option<Appender> = None;
     #[cfg(target_os = "linux")]
     let original_affinity = affinity::current();
 
@@ -1020,10 +1072,20 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
                 outlier: o,
             })
             .collect();
-        // Samples first: a results row is only there when its samples are.
+        // Samples (and the profile) first: a results row is only there when
+        // they are.
         samples.append(&srows, false)?;
         if let Some(pc) = &mut power_csv {
             pc.append(&prows, false)?;
+        }
+        if m.profile {
+            let rows = profile_point(sess, &input, &p.id, st.n).map_err(engine_err(ctx.clone()))?;
+            if profiles.is_none() {
+                profiles = Some(Appender::open(&dir.join("profile.csv"))?);
+            }
+            if let Some(a) = profiles.as_mut() {
+                a.append(&rows, false)?;
+            }
         }
         results.append(std::slice::from_ref(&row), true)?;
         recorded += 1;

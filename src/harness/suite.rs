@@ -118,6 +118,8 @@ pub struct Measurement {
     /// Warn when the coefficient of variation exceeds this.
     pub cv_warn: f64,
     pub allow_oversubscribe: bool,
+    /// After the timed batches, time a few more per layer into profile.csv.
+    pub profile: bool,
 }
 
 impl Default for Measurement {
@@ -136,6 +138,7 @@ impl Default for Measurement {
             counters: true,
             cv_warn: 0.10,
             allow_oversubscribe: false,
+            profile: false,
         }
     }
 }
@@ -414,6 +417,7 @@ struct Partial {
     counters: Option<bool>,
     cv_warn: Option<f64>,
     allow_oversubscribe: Option<bool>,
+    profile: Option<bool>,
     /// Where `max_seconds` / `min_seconds` were set, for cross-checks.
     max_span: Option<Range<usize>>,
 }
@@ -463,6 +467,7 @@ const MEASURE_KEYS: &[&str] = &[
     "counters",
     "cv_warn",
     "allow_oversubscribe",
+    "profile",
 ];
 
 struct Cx<'s> {
@@ -694,6 +699,7 @@ impl Cx<'_> {
             counters: p.counters.or(defaults.counters).unwrap_or(d.counters),
             cv_warn: p.cv_warn.or(defaults.cv_warn).unwrap_or(d.cv_warn),
             allow_oversubscribe: allow_over,
+            profile: p.profile.or(defaults.profile).unwrap_or(d.profile),
         };
         let mut e = Experiment {
             name,
@@ -811,6 +817,7 @@ impl Cx<'_> {
                 "counters" => p.counters = self.boolean(v, key),
                 "cv_warn" => p.cv_warn = self.seconds(v, key),
                 "allow_oversubscribe" => p.allow_oversubscribe = self.boolean(v, key),
+                "profile" => p.profile = self.boolean(v, key),
                 _ if extra.contains(&key) => {}
                 _ => {
                     let mut known: Vec<&str> = SWEEP_KEYS.to_vec();
@@ -1765,6 +1772,17 @@ exclude = [{ colour = 1 }]
         assert_eq!(ps.len(), 1, "{ps:?}");
         assert_eq!(ps[0].line, 7);
         assert!(ps[0].message.contains("`batch` matches none"), "{ps:?}");
+    }
+
+    #[test]
+    fn profile_is_a_measurement_key_with_defaults_and_overrides() {
+        let text = "name = \"s\"\n[defaults]\nprofile = true\n[[experiment]]\nmodels = [\"tiny\"]\n[[experiment]]\nname = \"b\"\nmodels = [\"tiny\"]\nprofile = false\n";
+        let s = parse(text).unwrap();
+        assert!(s.experiments[0].measurement.profile);
+        assert!(!s.experiments[1].measurement.profile);
+        let ps = problems(&text.replace("profile = false", "profile = \"yes\""));
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert_eq!(ps[0].line, 9);
     }
 
     #[test]
