@@ -27,6 +27,7 @@ fn shipped_suites_validate() {
     assert_eq!(
         names,
         [
+            "ci",
             "graviton",
             "jetson-orin",
             "jetson-xavier",
@@ -39,6 +40,13 @@ fn shipped_suites_validate() {
     let smoke = Suite::load(&dir.join("smoke.toml")).unwrap();
     let pts = smoke.points();
     assert!(pts.iter().all(|p| p.model == "tiny" && p.threads <= 2));
+    // The regression gate: few points, one thread, small models.
+    let ci = Suite::load(&dir.join("ci.toml")).unwrap();
+    let pts = ci.points();
+    assert!(pts.len() <= 8, "{}", pts.len());
+    assert!(pts.iter().all(
+        |p| p.threads == 1 && ["tiny", "mobilenet_v1", "resnet18"].contains(&p.model.as_str())
+    ));
     // 128 points: 4 threads x 4 batches x 2 conv x 2 fusion x 2 caches
     let paper = std::fs::read_to_string(dir.join("paper-resnet50.toml")).unwrap();
     let paper = Suite::parse_with_cores(&paper, &dir.join("paper-resnet50.toml"), 8).unwrap();

@@ -439,7 +439,8 @@ pub fn table(c: &Comparison) -> String {
     );
     for p in &c.points {
         let test = match p.p_value {
-            Some(pv) => format!("{} p={pv:.2e}", p.test),
+            Some(pv) if pv >= 1e-3 => format!("{} p={pv:.3}", p.test),
+            Some(pv) => format!("{} p={pv:.1e}", p.test),
             None if p.test == "ci-overlap" => {
                 format!("ci-{}", if p.significant { "disjoint" } else { "overlap" })
             }

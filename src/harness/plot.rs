@@ -1442,9 +1442,11 @@ fn metric_figure(
             values: configs.iter().map(|(_, rs)| value_of(m, rs)).collect(),
         })
         .collect();
-    let t = threads
-        .first()
-        .map_or(String::new(), |t| format!("{t:.0} thread(s)"));
+    let t = match threads.first() {
+        Some(t) if *t == 1.0 => "1 thread".to_string(),
+        Some(t) => format!("{t:.0} threads"),
+        None => String::new(),
+    };
     let fig = BarFigure {
         title: ctx.title(what),
         subtitle: ctx.subtitle(
