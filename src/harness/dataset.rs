@@ -484,6 +484,14 @@ impl RunData {
             .unwrap_or_else(|| "undated".into())
     }
 
+    /// The power sources that measured something (not `none`).
+    pub fn power_sources(&self) -> Vec<String> {
+        self.distinct("power_source")
+            .into_iter()
+            .filter(|s| !s.is_empty() && s != "none")
+            .collect()
+    }
+
     /// The name of the micro-kernel(s) used.
     pub fn kernel(&self) -> String {
         self.distinct("kernel")

@@ -850,14 +850,14 @@ impl Figure for ScatterFigure {
         let (plot, legend) = rest.split_horizontally(w - LEGEND_W);
         draw_legend(&legend, &self.legend_title, &self.legend)?;
         let all = self.groups.iter().flat_map(|g| &g.2);
-        let xmax = all.clone().map(|p| p.0).fold(0.0f64, f64::max);
-        let ymax = all.map(|p| p.1).fold(0.0f64, f64::max);
+        let xr = zoom(min_max(all.clone().map(|p| p.0)));
+        let yr = zoom(min_max(all.map(|p| p.1)));
         let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .margin_right(24)
             .x_label_area_size(52)
             .y_label_area_size(78)
-            .build_cartesian_2d(0f64..(xmax * 1.1).max(1e-9), 0f64..(ymax * 1.12).max(1e-9))
+            .build_cartesian_2d(xr, yr)
             .map_err(de)?;
         chart
             .configure_mesh()
@@ -1117,6 +1117,16 @@ impl Figure for HeatmapFigure {
         .map_err(de)?;
         Ok(())
     }
+}
+
+/// An axis range for a scatter: from zero when the data reaches down near
+/// it, else around the data, so clustered points stay apart.
+fn zoom(range: Option<(f64, f64)>) -> std::ops::Range<f64> {
+    let (lo, hi) = range.unwrap_or((0.0, 1.0));
+    let hi = if hi > 0.0 { hi } else { 1.0 };
+    let pad = ((hi - lo) * 0.12).max(hi * 0.02);
+    let lo = if lo < 0.3 * hi { 0.0 } else { lo - pad };
+    lo..hi + pad
 }
 
 fn min_max(it: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
@@ -1748,11 +1758,7 @@ fn power_figure(
         .filter_map(|r| Some((r.num("window_start_s")?, r.num("window_end_s")?)))
         .filter(|(a, b)| b > a)
         .collect();
-    let sources: Vec<String> = data
-        .distinct("power_source")
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect();
+    let sources: Vec<String> = data.power_sources();
     let mut sub = format!("suite {}", data.suite());
     if !sources.is_empty() {
         sub.push_str(&format!(", power source {}", sources.join("+")));
@@ -2063,6 +2069,14 @@ mod tests {
                 .1,
             None
         );
+    }
+
+    #[test]
+    fn scatter_ranges_zoom_on_clusters_but_keep_zero_when_near() {
+        assert_eq!(zoom(Some((100.0, 200.0))), 88.0..212.0);
+        assert_eq!(zoom(Some((10.0, 200.0))).start, 0.0);
+        assert_eq!(zoom(Some((5.0, 5.0))), 4.9..5.1);
+        assert_eq!(zoom(None).start, 0.0);
     }
 
     #[test]

@@ -134,11 +134,7 @@ fn machine_table(data: &RunData) -> Block {
         add("started (UTC)", mstr(m, &["started_utc"]));
         add("finished (UTC)", mstr(m, &["finished_utc"]));
     }
-    let sources: Vec<String> = data
-        .distinct("power_source")
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect();
+    let sources: Vec<String> = data.power_sources();
     if !sources.is_empty() {
         let est = data
             .rows
