@@ -434,7 +434,7 @@ mod tests {
         };
         let base = noise(200, 0.0);
         let same = noise(200, 0.0);
-        let slow = noise(200, 0.02);
+        let slow = noise(200, 0.05);
         assert!(mann_whitney(&base, &same).unwrap().p > 0.01);
         let r = mann_whitney(&base, &slow).unwrap();
         assert!(r.p < 1e-10 && r.z < 0.0, "{r:?}");
