@@ -108,7 +108,7 @@ fn plot_draws_every_figure_of_a_study_with_power_and_profile() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("wrote 15 figure(s), 30 file(s)"),
+        stdout.contains("wrote 21 figure(s), 42 file(s)"),
         "{stdout}"
     );
     assert!(!stdout.contains("skipped"), "{stdout}");
@@ -138,6 +138,17 @@ fn plot_draws_every_figure_of_a_study_with_power_and_profile() {
         ("lowering-resnet50-latency", Some((1290, 518)), "im2col"),
         ("lowering-resnet50-energy", Some((1290, 518)), "fused"),
         ("lowering-resnet50-tradeoff", Some((1000, 620)), "convgemm"),
+        (
+            "modes-resnet50-modes-throughput",
+            Some((1000, 620)),
+            "mean CPU frequency (MHz)",
+        ),
+        (
+            "modes-resnet50-modes-energy",
+            Some((1000, 620)),
+            "throttled",
+        ),
+        ("modes-resnet50-throughput", Some((1290, 958)), "mode f1200"),
         (
             "blocking-resnet50-throughput",
             None,

@@ -57,6 +57,11 @@ pub const NUMERIC: &[&str] = &[
     "ipc",
     "window_start_s",
     "window_end_s",
+    "freq_min_khz",
+    "freq_max_khz",
+    "freq_mean_mhz",
+    "temp_start_c",
+    "temp_end_c",
 ];
 
 /// The parameters that identify a configuration across runs (not the point
@@ -74,6 +79,7 @@ pub const PARAMS: &[&str] = &[
     "kc",
     "loop",
     "cpus",
+    "power_mode",
 ];
 
 /// One results.csv row, by column name.

@@ -198,6 +198,7 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(100, 100, 100),
 ];
 const INK: RGBColor = RGBColor(30, 30, 30);
+const THROTTLED: RGBColor = RGBColor(200, 30, 30);
 const MUTED: RGBColor = RGBColor(95, 95, 95);
 const HEADER_H: u32 = 78;
 const LEGEND_W: u32 = 250;
@@ -545,6 +546,8 @@ struct Xy {
     x: f64,
     y: f64,
     err: Option<(f64, f64)>,
+    /// Ringed in red (a throttled measurement).
+    flag: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -569,6 +572,8 @@ struct LineFigure {
     x_desc: String,
     y_desc: String,
     x_ticks: Vec<f64>,
+    /// Names for the ticks (categories); numbers when empty.
+    x_labels: Vec<String>,
     panels: Vec<Panel>,
     legend_title: String,
     legend: Vec<LegendEntry>,
@@ -633,7 +638,13 @@ impl Figure for LineFigure {
                 .configure_mesh()
                 .x_desc(self.x_desc.as_str())
                 .y_desc(self.y_desc.as_str())
-                .x_label_formatter(&|v| format!("{v:.0}"))
+                .x_label_formatter(&|v| {
+                    self.x_ticks
+                        .iter()
+                        .position(|t| (t - v).abs() < 1e-9)
+                        .and_then(|i| self.x_labels.get(i).cloned())
+                        .unwrap_or_else(|| format!("{v:.0}"))
+                })
                 .y_label_formatter(&|v| tick(*v))
                 .label_style(font(14))
                 .axis_desc_style(font(16))
@@ -663,8 +674,11 @@ impl Figure for LineFigure {
                         })
                     }))
                     .map_err(de)?;
-                for &p in &pts {
+                for (&p, xy) in pts.iter().zip(&s.pts) {
                     draw_marker(chart.plotting_area(), p, s.marker, s.color, 4)?;
+                    if xy.flag {
+                        draw_marker(chart.plotting_area(), p, Marker::Ring, THROTTLED, 4)?;
+                    }
                 }
             }
         }
@@ -1142,7 +1156,7 @@ fn min_max(it: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 /// Knobs that get one line each when they vary (colours); batch first.
 const LINE_PARAMS: &[&str] = &["batch", "engine", "conv"];
 /// Knobs that get one panel each when they vary.
-const PANEL_PARAMS: &[&str] = &["fusion", "cache", "loop", "cpus"];
+const PANEL_PARAMS: &[&str] = &["fusion", "cache", "loop", "cpus", "power_mode"];
 const MAX_PANELS: usize = 12;
 
 /// A knob's value in a row; `cache` is mc, nc and kc together.
@@ -1175,6 +1189,7 @@ fn param_label(r: &Row, p: &str) -> String {
         ),
         "loop" => format!("loop {}", r.text("loop")),
         "cpus" => format!("cpus {}", r.text("cpus")),
+        "power_mode" => format!("mode {}", r.text("power_mode")),
         "conv" => r.text("conv").to_string(),
         _ => r.text(p).to_string(),
     }
@@ -1390,7 +1405,12 @@ fn metric_figure(
                         .filter_map(|(t, rs)| {
                             let x = t[0].parse::<f64>().ok()?;
                             let (y, err) = value_of(m, &rs)?;
-                            Some(Xy { x, y, err })
+                            Some(Xy {
+                                x,
+                                y,
+                                err,
+                                flag: false,
+                            })
                         })
                         .collect();
                     if !pts.is_empty() {
@@ -1418,6 +1438,7 @@ fn metric_figure(
             x_desc: "threads".into(),
             y_desc: axis.into(),
             x_ticks: threads,
+            x_labels: Vec::new(),
             panels,
             legend_title: if line_params.is_empty() {
                 String::new()
@@ -1471,6 +1492,149 @@ fn metric_figure(
         rows: row_labels,
         series,
         footnote: String::new(),
+    };
+    render(&fig, out, stem, formats).map(Some)
+}
+
+/// Throughput or energy against the power mode's CPU frequency (mean
+/// measured, else the maximum set, else the modes as categories), one line
+/// per thread count, throttled measurements ringed in red.
+#[allow(clippy::too_many_arguments)]
+fn modes_figure(
+    ctx: &Context,
+    rows: &[&Row],
+    metric: Metric,
+    what: &str,
+    axis: &str,
+    scale: f64,
+    out: &Path,
+    stem: &str,
+    formats: &[ImageFormat],
+) -> Result<Option<Vec<PathBuf>>, HarnessError> {
+    let rows: Vec<&Row> = rows
+        .iter()
+        .copied()
+        .filter(|r| (metric.value)(r).is_some())
+        .collect();
+    if varying(&rows, &["power_mode"]).is_empty() {
+        return Ok(None);
+    }
+    let modes: Vec<String> = {
+        let mut seen = std::collections::BTreeSet::new();
+        rows.iter()
+            .map(|r| r.text("power_mode").to_string())
+            .filter(|m| seen.insert(m.clone()))
+            .collect()
+    };
+    let freq = |col: &str, div: f64| -> Option<Vec<f64>> {
+        modes
+            .iter()
+            .map(|m| {
+                let v: Vec<f64> = rows
+                    .iter()
+                    .filter(|r| r.text("power_mode") == m)
+                    .map(|r| r.num(col).map(|f| f / div))
+                    .collect::<Option<Vec<f64>>>()?;
+                median(&v)
+            })
+            .collect()
+    };
+    let (x_desc, xs, mode_labels) = match (freq("freq_mean_mhz", 1.0), freq("freq_max_khz", 1e3)) {
+        (Some(x), _) => ("mean CPU frequency (MHz)", x, Vec::new()),
+        (None, Some(x)) => ("maximum CPU frequency (MHz)", x, Vec::new()),
+        _ => (
+            "power mode",
+            (0..modes.len()).map(|i| i as f64).collect(),
+            modes.clone(),
+        ),
+    };
+    let x_of = |r: &Row| -> Option<f64> {
+        modes
+            .iter()
+            .position(|m| m == r.text("power_mode"))
+            .map(|i| xs[i])
+    };
+    let mut ticks = xs.clone();
+    let mut tick_labels = Vec::new();
+    if mode_labels.is_empty() {
+        ticks.sort_by(f64::total_cmp);
+        ticks.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    } else {
+        tick_labels = mode_labels;
+    }
+    let panel_params = varying(
+        &rows,
+        &["batch", "engine", "conv", "fusion", "cache", "loop", "cpus"],
+    );
+    let lines = group_by(&rows, &["threads"]);
+    let mut legend: Vec<LegendEntry> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (_, rs))| LegendEntry {
+            label: param_label(rs[0], "threads"),
+            color: color(i),
+            marker: MARKERS[i % MARKERS.len()],
+            stroke: Stroke::Solid,
+        })
+        .collect();
+    let any_throttled = rows.iter().any(|r| r.text("throttled") == "true");
+    if any_throttled {
+        legend.push(LegendEntry {
+            label: "throttled".into(),
+            color: THROTTLED,
+            marker: Marker::Ring,
+            stroke: Stroke::None,
+        });
+    }
+    let mut panels = Vec::new();
+    for (_, prows) in group_by(&rows, &panel_params).into_iter().take(MAX_PANELS) {
+        let mut series = Vec::new();
+        for (li, (lkey, _)) in lines.iter().enumerate() {
+            let mut pts: Vec<Xy> = group_by(&prows, &["threads", "power_mode"])
+                .into_iter()
+                .filter(|(k, _)| k[0] == lkey[0])
+                .filter_map(|(_, rs)| {
+                    let vals: Vec<(f64, Option<(f64, f64)>)> = rs
+                        .iter()
+                        .filter_map(|r| {
+                            let v = (metric.value)(r)? * scale;
+                            Some((v, (metric.ci)(r).map(|(a, b)| (a * scale, b * scale))))
+                        })
+                        .collect();
+                    let (y, err) = aggregate(&vals)?;
+                    Some(Xy {
+                        x: x_of(rs[0])?,
+                        y,
+                        err,
+                        flag: rs.iter().any(|r| r.text("throttled") == "true"),
+                    })
+                })
+                .collect();
+            pts.sort_by(|a, b| a.x.total_cmp(&b.x));
+            if !pts.is_empty() {
+                series.push(Series {
+                    color: color(li),
+                    marker: MARKERS[li % MARKERS.len()],
+                    dashed: false,
+                    pts,
+                });
+            }
+        }
+        panels.push(Panel {
+            title: labels(prows[0], &panel_params),
+            series,
+        });
+    }
+    let fig = LineFigure {
+        title: ctx.title(what),
+        subtitle: ctx.subtitle(&format!("power modes {}", modes.join(", "))),
+        x_desc: x_desc.into(),
+        y_desc: axis.into(),
+        x_ticks: ticks,
+        x_labels: tick_labels,
+        panels,
+        legend_title: "threads".into(),
+        legend,
     };
     render(&fig, out, stem, formats).map(Some)
 }
@@ -1959,6 +2123,51 @@ pub fn plot_data(
                 add(
                     "tradeoff",
                     ctx.title("Energy efficiency against throughput"),
+                    files,
+                );
+            }
+            let files = modes_figure(
+                &ctx,
+                &rows,
+                throughput,
+                "Throughput by power mode",
+                "throughput (images/s)",
+                1.0,
+                out,
+                &format!("{base}-modes-throughput"),
+                formats,
+            )?;
+            add(
+                "modes-throughput",
+                ctx.title("Throughput by power mode"),
+                files,
+            );
+            if has_energy {
+                let jmax = rows
+                    .iter()
+                    .filter_map(|r| r.joules_per_image())
+                    .fold(0.0f64, f64::max);
+                let (scale, unit) = if jmax < 0.5 { (1e3, "mJ") } else { (1.0, "J") };
+                let energy = Metric {
+                    name: "total",
+                    value: Row::joules_per_image,
+                    ci: no_ci,
+                    dashed: false,
+                };
+                let files = modes_figure(
+                    &ctx,
+                    &rows,
+                    energy,
+                    "Energy per image by power mode",
+                    &format!("energy per image ({unit})"),
+                    scale,
+                    out,
+                    &format!("{base}-modes-energy"),
+                    formats,
+                )?;
+                add(
+                    "modes-energy",
+                    ctx.title("Energy per image by power mode"),
                     files,
                 );
             }

@@ -23,6 +23,10 @@ pub struct Point {
     pub ci_rel: f64,
     /// Average power while measuring, W (None: no power data for this row).
     pub power_w: Option<f64>,
+    /// The suite's power mode (`none` unless swept).
+    pub power_mode: String,
+    pub freq_mean_mhz: Option<f64>,
+    pub throttled: bool,
 }
 
 impl Point {
@@ -41,12 +45,20 @@ impl Point {
             images_per_s,
             ci_rel: 0.01,
             power_w: None,
+            power_mode: "none".into(),
+            freq_mean_mhz: None,
+            throttled: false,
         }
     }
 
     pub fn id(&self) -> String {
+        let mode = if self.power_mode == "none" {
+            String::new()
+        } else {
+            format!("{}-", self.power_mode)
+        };
         format!(
-            "{}/{}/t{}-b{}-mc{}_nc{}_kc{}-auto-{}-{}-r{}",
+            "{}/{}/{mode}t{}-b{}-mc{}_nc{}_kc{}-auto-{}-{}-r{}",
             self.experiment,
             self.model,
             self.threads,
@@ -125,6 +137,14 @@ const POWER_COLS: &[&str] = &[
     "ipc",
     "window_start_s",
     "window_end_s",
+    "power_mode",
+    "governor",
+    "freq_min_khz",
+    "freq_max_khz",
+    "freq_mean_mhz",
+    "temp_start_c",
+    "temp_end_c",
+    "throttled",
 ];
 
 /// Writes results.csv; with `power_columns` the power and counter columns
@@ -208,8 +228,19 @@ pub fn write_results(dir: &Path, suite: &str, points: &[Point], power_columns: b
                         (start + WINDOW_S).to_string(),
                     ]);
                 }
-                None => rec.extend(std::iter::repeat_n(String::new(), POWER_COLS.len())),
+                None => rec.extend(std::iter::repeat_n(String::new(), 14)),
             }
+            let f = p.freq_mean_mhz.map_or(String::new(), |f| f.to_string());
+            rec.extend([
+                p.power_mode.clone(),
+                "schedutil".into(),
+                "115200".into(),
+                "2265600".into(),
+                f,
+                "41.5".into(),
+                "44.0".into(),
+                p.throttled.to_string(),
+            ]);
         }
         w.write_record(&rec).unwrap();
     }
@@ -397,6 +428,17 @@ pub fn paper_like_points() -> Vec<Point> {
                 p.power_w = Some(IDLE_W + 2.6 * (threads as f64).powf(0.9));
                 pts.push(p);
             }
+        }
+    }
+    for (mode, mhz) in [("none", 2265.0), ("f1200", 1200.0), ("f800", 800.0)] {
+        for threads in [1, 2, 4] {
+            let ips = 10.0 * (threads as f64).powf(0.9) * mhz / 2265.0;
+            let mut p = Point::new("modes", threads, 8, ips);
+            p.power_mode = mode.into();
+            p.freq_mean_mhz = Some(mhz - 3.0 * threads as f64);
+            p.power_w = Some(IDLE_W + 2.6 * (threads as f64).powf(0.9) * (mhz / 2265.0).powi(2));
+            p.throttled = mode == "none" && threads == 4;
+            pts.push(p);
         }
     }
     for mc in [48, 96, 192] {
