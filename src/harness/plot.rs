@@ -280,7 +280,7 @@ where
             area.draw(&(EmptyElement::at(at) + Cross::new((0, 0), s, c.stroke_width(2))))
         }
         Marker::Ring => {
-            area.draw(&(EmptyElement::at(at) + Circle::new((0, 0), s + 4, INK.stroke_width(2))))
+            area.draw(&(EmptyElement::at(at) + Circle::new((0, 0), s + 4, c.stroke_width(2))))
         }
         Marker::None => Ok(()),
     };
