@@ -368,7 +368,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             let t = tune_cmd::tune(&spec)?;
             let out = out.unwrap_or_else(|| tune_cmd::default_file(&t));
             t.save(&out)?;
-            emit(format, &t, || format!("{t}\nwrote {}", out.display()))
+            emit(format, &t, || format!("{t}\nwrote {}\n", out.display()))
         }
         Cmd::Inspect { model, format } => {
             let r = inspect_cmd::inspect(&model)?;
