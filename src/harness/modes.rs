@@ -90,6 +90,14 @@ fn run_cmd(command: &str, args: &[&str], what: &str) -> Result<String, HarnessEr
             args.join(" ")
         ))
     })?;
+    // 127 is "not found" where exec failure is reported as an exit status
+    // (under qemu-user, for one).
+    if out.status.code() == Some(127) {
+        return Err(mode_err(format!(
+            "`{command} {}` was not found (exit status 127); set `{what}` in [power_modes] to its path",
+            args.join(" ")
+        )));
+    }
     if !out.status.success() {
         return Err(mode_err(format!(
             "`{command} {}` failed ({}): {}",
