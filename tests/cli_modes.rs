@@ -3,48 +3,19 @@
 //! (tests/fixtures/cpufreq): apply and restore, point order, the condition
 //! columns, dry-run, the permission error and restore after SIGKILL.
 
+mod common;
+
+use common::cli::{bin, copy_tree, run, tmpdir};
+
 use joulebench::harness::records::{read_rows, ResultRow};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_joulebench"));
-    c.env_remove("JOULEBENCH_KERNEL");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("running joulebench")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "joulebench-cli-modes-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
-}
 
 /// A fresh copy of the fixture tree (it gets written).
 fn fixture(d: &Path) -> PathBuf {
     let root = d.join("root");
-    copy_dir(
+    copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cpufreq"),
         &root,
     );

@@ -4,50 +4,21 @@
 //! attached afterwards; `sensors` on fixture trees; a source the machine
 //! lacks is bad input.
 
+mod common;
+
+use common::cli::{copy_tree, run, tmpdir};
+
 use joulebench::harness::records::{read_rows, PowerRow, ResultRow};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_joulebench"));
-    c.env_remove("JOULEBENCH_KERNEL");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("running joulebench")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "joulebench-cli-power-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }
 
 fn run_dir(root: &Path, suite: &str) -> PathBuf {

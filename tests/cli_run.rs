@@ -2,28 +2,15 @@
 //! bad suites exit 2 with places, a SIGKILLed run keeps its rows and
 //! `--resume` completes it, shards merged cover every point once.
 
+mod common;
+
+use common::cli::{bin, run, tmpdir};
+
 use joulebench::harness::records::{read_rows, ResultRow, SampleRow};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_joulebench"));
-    c.env_remove("JOULEBENCH_KERNEL");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("running joulebench")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("joulebench-cli-run-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn write_suite(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("suite.toml");

@@ -3,26 +3,13 @@
 //! (its profile shows the chosen algorithms), and a file made for another
 //! batch or a malformed file is refused with exit code 2.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn jb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_joulebench"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn scratch() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-tune");
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::cli::{run as jb, tmpdir};
 
 #[test]
 fn tune_writes_the_fastest_algorithm_per_layer_and_infer_uses_it() {
-    let d = scratch();
+    let d = tmpdir("tune");
     let file = d.join("tiny.json");
     let f = file.to_str().unwrap();
     let out = jb(&[

@@ -15,7 +15,6 @@ use joulebench::engine::onnx::{self, ImportOptions, OnnxError};
 use joulebench::engine::session::{Session, SessionOptions};
 use proptest::prelude::*;
 use prost::Message;
-use std::process::Command;
 
 fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
     let shape = proto::TensorShapeProto {
@@ -243,14 +242,14 @@ fn an_unsupported_operator_is_named_with_its_node_and_position() {
 
 #[test]
 fn the_cli_exits_2_on_unsupported_and_corrupt_models() {
-    let dir = common::python::scratch("onnx-import-cli");
+    let dir = common::cli::tmpdir("onnx-import-cli");
     let (bytes, _, _) = small_model(None, Some(node("Tanh", "the_tanh", &["r"], "r2", vec![])));
     let unsupported = dir.join("tanh.onnx");
     std::fs::write(&unsupported, &bytes).unwrap();
     let corrupt = dir.join("corrupt.onnx");
     std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
     for (file, needle) in [(&unsupported, "Tanh"), (&corrupt, "corrupt.onnx")] {
-        let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+        let out = common::cli::bin()
             .args(["infer", "--iterations", "1", "--no-peak", "--model"])
             .arg(file)
             .output()
@@ -260,7 +259,7 @@ fn the_cli_exits_2_on_unsupported_and_corrupt_models() {
         assert!(err.contains(needle), "{err}");
     }
     // inspect lists the unsupported node and still succeeds.
-    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+    let out = common::cli::bin()
         .arg("inspect")
         .arg(&unsupported)
         .output()
@@ -282,7 +281,7 @@ fn every_truncation_is_an_error_not_a_panic() {
 
 #[test]
 fn external_data_outside_the_model_directory_is_refused() {
-    let dir = common::python::scratch("onnx-external");
+    let dir = common::cli::tmpdir("onnx-external");
     let (bytes, _, _) = small_model(None, None);
     let mut m = proto::ModelProto::decode(bytes.as_slice()).unwrap();
     let g = m.graph.as_mut().unwrap();

@@ -9,7 +9,6 @@ mod common;
 
 use joulebench::harness::npy;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 const MODELS: &[&str] = &["resnet50", "mobilenet", "biased", "legacy"];
@@ -18,7 +17,7 @@ const MODELS: &[&str] = &["resnet50", "mobilenet", "biased", "legacy"];
 fn models() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = common::python::scratch("onnx-models");
+        let dir = common::cli::tmpdir("onnx-models");
         common::python::run(&[
             "scripts/make_onnx_models.py",
             dir.to_str().unwrap(),
@@ -30,7 +29,7 @@ fn models() -> &'static PathBuf {
 }
 
 fn infer(model: &Path, input: &Path, output: &Path, extra: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+    let out = common::cli::bin()
         .args(["infer", "--model"])
         .arg(model)
         .arg("--input")
@@ -114,7 +113,7 @@ fn a_batch_of_one_gives_the_first_image_of_the_batch_of_two() {
 #[test]
 fn inspect_reports_the_models_work_and_shapes() {
     let dir = models();
-    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+    let out = common::cli::bin()
         .arg("inspect")
         .arg(dir.join("resnet50.onnx"))
         .args(["--format", "json"])
@@ -136,7 +135,7 @@ fn an_input_of_the_wrong_shape_is_a_clear_error() {
     let dir = models();
     let bad = dir.join("wrong.npy");
     npy::write(&bad, &[1, 3, 32, 32], &vec![0.0; 3 * 32 * 32]).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+    let out = common::cli::bin()
         .args(["infer", "--model"])
         .arg(dir.join("mobilenet.onnx"))
         .arg("--input")
@@ -173,7 +172,7 @@ batch = [1, 2]
 "#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+    let out = common::cli::bin()
         .arg("run")
         .arg(&suite)
         .arg("--out")
@@ -215,7 +214,7 @@ batch = [1, 2]
             .replace("../legacy.onnx", "../broken.onnx"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_joulebench"))
+    let out = common::cli::bin()
         .arg("run")
         .arg(&suite)
         .arg("--out")

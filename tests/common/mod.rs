@@ -2,6 +2,7 @@
 //! f64 references the engine is checked against.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod python;
 pub mod reference;
 
