@@ -767,7 +767,7 @@ impl Cx<'_> {
                 "conv" => {
                     p.conv = self
                         .list(v, key, |cx, x| {
-                            cx.parse_str::<ConvChoice>(x, key, "auto, convgemm or im2col")
+                            cx.parse_str::<ConvChoice>(x, key, ConvChoice::CHOICES)
                         })
                         .map(strip)
                 }
@@ -1312,7 +1312,7 @@ impl Cx<'_> {
                 "conv" => {
                     x.conv = self
                         .list(val, key, |cx, e| {
-                            cx.parse_str::<ConvChoice>(e, key, "auto, convgemm or im2col")
+                            cx.parse_str::<ConvChoice>(e, key, ConvChoice::CHOICES)
                         })
                         .map(strip)
                 }

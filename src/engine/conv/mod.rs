@@ -88,6 +88,11 @@ impl FromStr for ConvAlgo {
     }
 }
 
+impl ConvChoice {
+    /// The accepted spellings, for messages.
+    pub const CHOICES: &'static str = "auto, convgemm, im2col or winograd";
+}
+
 impl FromStr for ConvChoice {
     type Err = EngineError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -99,7 +104,8 @@ impl FromStr for ConvChoice {
             other => Err(EngineError::param(
                 "conv",
                 format!(
-                    "unknown convolution choice `{other}`; use auto, convgemm, im2col or winograd"
+                    "unknown convolution choice `{other}`; use {}",
+                    ConvChoice::CHOICES
                 ),
             )),
         }
