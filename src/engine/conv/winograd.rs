@@ -128,11 +128,20 @@ pub fn run_tiles(
     let (m, zero) = rest.split_at_mut(m_len);
     let zero = &mut zero[..c_in];
     zero.fill(0.0);
+    // Detected once per call; the block loops are compiled twice.
+    #[cfg(target_arch = "x86_64")]
+    let avx2 =
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx2 = false;
     let mut start = range.start;
     while start < range.end {
         let n = tb.min(range.end - start);
-        for t in 0..n {
-            input_tile(x, g, start + t, zero, &mut v[..], n, t);
+        if avx2 {
+            // SAFETY: AVX2 and FMA were detected at run time.
+            unsafe { input_block_avx2(x, g, start, n, zero, v) };
+        } else {
+            input_block(x, g, start, n, zero, v);
         }
         for (xi, b) in packed.iter().enumerate() {
             let a = MatRef::row_major(&v[xi * n * c_in..][..n * c_in], n, c_in)?;
@@ -146,15 +155,60 @@ pub fn run_tiles(
                 &Epilogue::none(),
             )?;
         }
-        for t in 0..n {
-            output_tile(&m[..], g, k_out, start + t, n, t, tail, out);
+        // SAFETY: this worker owns output tiles `range` (see OutPtr); AVX2
+        // and FMA were detected at run time where they are used.
+        unsafe {
+            if avx2 {
+                output_block_avx2(m, g, k_out, start, n, tail, out);
+            } else {
+                output_block(m, g, k_out, start, n, tail, out);
+            }
         }
         start += n;
     }
     Ok(())
 }
 
+/// Input transform of tiles `start..start + n` into the block's `v`
+/// (inlined so the AVX2 copy vectorizes with 8 lanes).
+#[inline(always)]
+fn input_block(x: &[f32], g: &ConvGeom, start: usize, n: usize, zero: &[f32], v: &mut [f32]) {
+    for t in 0..n {
+        input_tile(x, g, start + t, zero, v, n, t);
+    }
+}
+
+/// [`input_block`] compiled for AVX2, so the channel loops use 8 lanes.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn input_block_avx2(
+    x: &[f32],
+    g: &ConvGeom,
+    start: usize,
+    n: usize,
+    zero: &[f32],
+    v: &mut [f32],
+) {
+    input_block(x, g, start, n, zero, v)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn input_block_avx2(
+    x: &[f32],
+    g: &ConvGeom,
+    start: usize,
+    n: usize,
+    zero: &[f32],
+    v: &mut [f32],
+) {
+    input_block(x, g, start, n, zero, v)
+}
+
 /// Transforms input tile `tile` into `v[xi][t][..c]` (block of `n` tiles).
+#[inline(always)]
 fn input_tile(
     x: &[f32],
     g: &ConvGeom,
@@ -184,29 +238,11 @@ fn input_tile(
             d[i * 4 + j] = &x[((img * g.h + yy as usize) * g.w + xx as usize) * c..][..c];
         }
     }
-    let stride = n * c;
-    transform_input(&d, &mut v[t * c..], stride, c);
+    transform_input_body(&d, &mut v[t * c..], n * c, c);
 }
 
 /// `V = B^T d B` per channel, B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]];
 /// V[xi] is written at `v[xi * stride ..][..c]`.
-fn transform_input(d: &[&[f32]; 16], v: &mut [f32], stride: usize, c: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was detected at run time; the body is safe Rust.
-        unsafe { transform_input_avx2(d, v, stride, c) };
-        return;
-    }
-    transform_input_body(d, v, stride, c)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn transform_input_avx2(d: &[&[f32]; 16], v: &mut [f32], stride: usize, c: usize) {
-    // The same loops, compiled with AVX2 so the channel loop uses 8 lanes.
-    transform_input_body(d, v, stride, c)
-}
-
 #[inline(always)]
 fn transform_input_body(d: &[&[f32]; 16], v: &mut [f32], stride: usize, c: usize) {
     for ch in 0..c {
@@ -231,10 +267,68 @@ fn transform_input_body(d: &[&[f32]; 16], v: &mut [f32], stride: usize, c: usize
     }
 }
 
+/// Output transform of tiles `start..start + n` of the block's `m`.
+///
+/// # Safety
+/// Those tiles' output pixels must be written by no other thread.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn output_block(
+    m: &[f32],
+    g: &ConvGeom,
+    k: usize,
+    start: usize,
+    n: usize,
+    tail: &Tail<'_>,
+    out: OutPtr,
+) {
+    for t in 0..n {
+        // SAFETY: the caller's contract covers every tile of the block.
+        unsafe { output_tile(m, g, k, start + t, n, t, tail, out) };
+    }
+}
+
+/// [`output_block`] compiled for AVX2.
+///
+/// # Safety
+/// As [`output_block`], and the CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn output_block_avx2(
+    m: &[f32],
+    g: &ConvGeom,
+    k: usize,
+    start: usize,
+    n: usize,
+    tail: &Tail<'_>,
+    out: OutPtr,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { output_block(m, g, k, start, n, tail, out) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn output_block_avx2(
+    m: &[f32],
+    g: &ConvGeom,
+    k: usize,
+    start: usize,
+    n: usize,
+    tail: &Tail<'_>,
+    out: OutPtr,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { output_block(m, g, k, start, n, tail, out) }
+}
+
 /// `Y = A^T M A` for tile `tile` (row `t` of a block of `n`), with the tail,
 /// stored to the output pixels inside the image.
+///
+/// # Safety
+/// This tile's output pixels must be written by no other thread.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn output_tile(
+unsafe fn output_tile(
     m: &[f32],
     g: &ConvGeom,
     k: usize,
@@ -249,41 +343,14 @@ fn output_tile(
     let (ty, tx) = ((tile / tw) % th, tile % tw);
     let rows = (g.oh - 2 * ty).min(2);
     let cols = (g.ow - 2 * tx).min(2);
-    let stride = n * k;
-    let base = t * k;
     let mut dst = [0usize; 4];
     for a in 0..rows {
         for b in 0..cols {
             dst[a * 2 + b] = ((img * g.oh + 2 * ty + a) * g.ow + 2 * tx + b) * k;
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was detected at run time; the body writes only the
-        // pixels of this tile (see OutPtr).
-        unsafe { output_avx2(m, base, stride, k, rows, cols, &dst, tail, out) };
-        return;
-    }
-    // SAFETY: as above, without the feature requirement.
-    unsafe { output_body(m, base, stride, k, rows, cols, &dst, tail, out) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn output_avx2(
-    m: &[f32],
-    base: usize,
-    stride: usize,
-    k: usize,
-    rows: usize,
-    cols: usize,
-    dst: &[usize; 4],
-    tail: &Tail<'_>,
-    out: OutPtr,
-) {
-    // SAFETY: the caller's contract is the body's.
-    unsafe { output_body(m, base, stride, k, rows, cols, dst, tail, out) }
+    // SAFETY: `dst` holds this tile's own pixels, per the caller's contract.
+    unsafe { output_body(m, t * k, n * k, k, rows, cols, &dst, tail, out) }
 }
 
 /// # Safety
