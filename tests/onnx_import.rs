@@ -180,10 +180,10 @@ fn an_imported_model_matches_the_f64_reference_at_any_batch() {
 }
 
 #[test]
-fn the_reference_itself_sees_the_asymmetric_padding() {
-    // Pads [1, 0, 2, 1] on 9x8 with a 3x3 window, stride 2: (9+3-3)/2+1 = 5
-    // rows, (8+1-3)/2+1 = 4 columns; a symmetric reading would give 5x4 too,
-    // so check the conv's window directly.
+fn asymmetric_pads_are_read_in_onnx_order() {
+    // ONNX pads are [top, left, bottom, right]. On 9x8 with a 3x3 window and
+    // stride 2 they give (9+3-3)/2+1 = 5 rows and (8+1-3)/2+1 = 4 columns;
+    // a misread order can give the same extent, so check the window itself.
     let (bytes, _, _) = small_model(None, None);
     let m = import(&bytes).unwrap();
     let conv = m

@@ -406,18 +406,7 @@ impl Importer<'_> {
                 b.dims
             ));
         }
-        let bv = b.floats();
-        let mut wts = vec![0.0f32; n * k];
-        for o in 0..n {
-            for i in 0..k {
-                let v = if trans_b {
-                    bv[o * k + i]
-                } else {
-                    bv[i * n + o]
-                };
-                wts[o * k + i] = alpha * v;
-            }
-        }
+        let wts = dense_weights(&b.floats(), k, n, trans_b, alpha);
         let bias = match self.opt_constant(node, 2)? {
             None => None,
             Some(cst) if cst.numel() == 1 => Some(vec![beta * cst.floats()[0]; n]),
@@ -449,13 +438,7 @@ impl Importer<'_> {
                 b.dims
             ));
         }
-        let bv = b.floats();
-        let mut wts = vec![0.0f32; n * k];
-        for o in 0..n {
-            for i in 0..k {
-                wts[o * k + i] = bv[i * n + o];
-            }
-        }
+        let wts = dense_weights(&b.floats(), k, n, false, 1.0);
         Ok(self.dense(name, x, k, wts, None))
     }
 
@@ -779,6 +762,18 @@ impl Importer<'_> {
         }
         Err("only value, value_float(s) and value_int(s) constants are supported".into())
     }
+}
+
+/// Dense weights `[n][k]` scaled by `alpha`, from B as `[k][n]`, or as
+/// `[n][k]` already when `trans_b` (Gemm's transB).
+fn dense_weights(b: &[f32], k: usize, n: usize, trans_b: bool, alpha: f32) -> Vec<f32> {
+    let mut w = vec![0.0f32; n * k];
+    for o in 0..n {
+        for i in 0..k {
+            w[o * k + i] = alpha * if trans_b { b[o * k + i] } else { b[i * n + o] };
+        }
+    }
+    w
 }
 
 /// Reshape target dims for a constant (0 copies, -1 infers).
