@@ -233,7 +233,7 @@ fn every_run_records_conditions_or_says_why_not() {
     );
     let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     assert!(
-        text.lines().nth(1).unwrap().ends_with(",none,,,,,,,"),
+        text.lines().nth(1).unwrap().ends_with(",none,,,,,,,,ok"),
         "{text}"
     );
     let m: serde_json::Value =
@@ -565,4 +565,90 @@ fn an_error_mid_suite_restores_and_a_bad_value_is_refused_up_front() {
         "{err}"
     );
     assert!(!out.join("modes").exists());
+}
+
+/// A stand-in for TFLite's benchmark_model that records the governor of
+/// policy0 in force while it runs, then prints a captured TFLite 2.x output.
+#[cfg(unix)]
+fn governor_recording_tool(d: &Path, root: &Path) -> PathBuf {
+    let cap =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/peers/benchmark_model_tf2.txt");
+    let p = d.join("benchmark_model");
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\ncat '{gov}' >> '{log}'\ncat '{cap}' >&2\n",
+            gov = root
+                .join("sys/devices/system/cpu/cpufreq/policy0/scaling_governor")
+                .display(),
+            log = d.join("seen.log").display(),
+            cap = cap.display(),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[cfg(unix)]
+#[test]
+fn peer_engine_points_sweep_power_modes_too() {
+    let d = tmpdir("peer-modes");
+    let root = fixture(&d);
+    let before = state(&root);
+    std::fs::write(d.join("m.tflite"), b"stand-in").unwrap();
+    let tool = governor_recording_tool(&d, &root);
+    let axis = format!(
+        "power_mode = [\"none\", \"slow\"]\nengine = [\"joulebench\", \"tflite\"]\n\
+         tflite_model = \"m.tflite\"\npeer_input = \"input\"\nbenchmark_model = \"{}\"",
+        tool.display()
+    );
+    let s = suite(&d, &root, MODES, &axis, SHORT);
+    let out = d.join("out");
+    let o = run(&[
+        "run",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--sysfs-root",
+        root.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(state(&root), before);
+    let rows: Vec<ResultRow> = read_rows(&run_dir(&out).join("results.csv")).unwrap();
+    // 2 engines x 2 batches x 2 modes; the peer's ids carry the mode.
+    assert_eq!(rows.len(), 8);
+    let peer: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|r| r.engine == "tflite")
+        .map(|r| (r.power_mode.as_str(), r.point.as_str(), r.status.as_str()))
+        .collect();
+    assert_eq!(
+        peer,
+        vec![
+            ("none", "exp1/tiny/tflite-t1-b1-r0", "ok"),
+            ("none", "exp1/tiny/tflite-t1-b2-r0", "ok"),
+            ("slow", "exp1/tiny/tflite-t1-b1-mslow-r0", "ok"),
+            ("slow", "exp1/tiny/tflite-t1-b2-mslow-r0", "ok"),
+        ]
+    );
+    // The program ran under each mode: the fixture's governor, then userspace.
+    let seen = std::fs::read_to_string(d.join("seen.log")).unwrap();
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        vec!["schedutil", "schedutil", "userspace", "userspace"]
+    );
+    for r in rows.iter().filter(|r| r.engine == "tflite") {
+        assert_eq!(r.temp_start_c, Some(54.8), "{}", r.point);
+        assert_eq!(
+            r.governor,
+            if r.power_mode == "slow" {
+                "userspace"
+            } else {
+                "schedutil"
+            }
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod model_source;
 pub mod models_cmd;
 pub mod modes;
 pub mod npy;
+pub mod peers;
 pub mod plot;
 pub mod records;
 pub mod report;
@@ -57,6 +58,9 @@ pub enum HarnessError {
     /// setting the kernel clamps.
     #[error("{0}")]
     Mode(String),
+    /// A peer engine failed during a measurement (recorded as a failed row).
+    #[error("peer engine: {0}")]
+    PeerEngine(String),
     /// Ctrl-C: the run stopped between points.
     #[error("interrupted; {0}")]
     Interrupted(String),
@@ -72,7 +76,9 @@ impl HarnessError {
             | HarnessError::Mode(_) => true,
             HarnessError::Engine { source, .. } => source.is_bad_input(),
             HarnessError::Power { source, .. } => source.is_bad_input(),
-            HarnessError::Io { .. } | HarnessError::Interrupted(_) => false,
+            HarnessError::Io { .. }
+            | HarnessError::Interrupted(_)
+            | HarnessError::PeerEngine(_) => false,
         }
     }
 }

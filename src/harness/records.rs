@@ -133,6 +133,15 @@ pub struct ResultRow {
     /// A used cpu ran below freq_min_khz, or vcgencmd get_throttled bits 0-3.
     #[serde(default)]
     pub throttled: Option<bool>,
+    /// `ok`; `skipped` (the engine is not available here) or `failed` (it
+    /// ran and failed), with the reason in `warnings` and no measurements.
+    /// Files written before this column existed read back as `ok`.
+    #[serde(default = "status_ok")]
+    pub status: String,
+}
+
+fn status_ok() -> String {
+    "ok".into()
 }
 
 impl ResultRow {
@@ -182,14 +191,14 @@ pub struct PowerRow {
 }
 
 /// Whether `path`'s header names every column of the current results.csv
-/// (files of older versions lack the power, counter and condition columns).
+/// (files of older versions lack the power, counter, condition and status columns).
 pub fn has_current_header(path: &Path) -> bool {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|t| {
             t.lines()
                 .next()
-                .map(|l| l.split(',').any(|c| c == "throttled"))
+                .map(|l| l.split(',').any(|c| c == "status"))
         })
         .unwrap_or(true)
 }
@@ -461,6 +470,7 @@ mod tests {
             temp_start_c: Some(52.3),
             temp_end_c: None,
             throttled: Some(false),
+            status: "ok".into(),
         }
     }
 
@@ -478,7 +488,7 @@ mod tests {
                     .has_headers(false)
                     .from_reader(l.as_bytes());
                 let rec = r.records().next().unwrap().unwrap();
-                let n = rec.len() - 29;
+                let n = rec.len() - 30;
                 let mut w = csv::Writer::from_writer(Vec::new());
                 w.write_record(rec.iter().take(n)).unwrap();
                 String::from_utf8(w.into_inner().unwrap()).unwrap()
@@ -490,6 +500,7 @@ mod tests {
         assert_eq!(back[0].power_source, "");
         assert_eq!(back[0].energy_j, None);
         assert_eq!(back[0].window_end_s, None);
+        assert_eq!(back[0].status, "ok");
         assert_eq!(back[0].timestamp_utc, "2026-01-01T00:00:00Z");
         // merging an old and a new file writes the new header
         let new = d.join("new.csv");
@@ -509,13 +520,13 @@ mod tests {
         r.power_mode = "f1200".into();
         r.throttled = Some(true);
         rewrite(&p, &[r]).unwrap();
-        // Cut the 8 condition columns: the format of the power version.
+        // Cut the 8 condition columns and status: the format of the power version.
         let text = std::fs::read_to_string(&p).unwrap();
         let cut: String = text
             .lines()
             .map(|l| {
                 let mut f: Vec<&str> = l.split(',').collect();
-                f.truncate(f.len() - 8);
+                f.truncate(f.len() - 9);
                 f.join(",") + "\n"
             })
             .collect();
@@ -526,6 +537,33 @@ mod tests {
         assert_eq!(back[0].power_mode, "");
         assert_eq!(back[0].throttled, None);
         assert_eq!(back[0].freq_mean_mhz, None);
+        assert_eq!(back[0].status, "ok");
+    }
+
+    #[test]
+    fn files_without_the_status_column_read_back_as_ok() {
+        let d = tmpdir("old-status");
+        let p = d.join("results.csv");
+        let mut r = row("a", "h");
+        r.status = "failed".into();
+        r.throttled = Some(true);
+        rewrite(&p, &[r]).unwrap();
+        // Cut the status column: the format of the power-modes version.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let cut: String = text
+            .lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(',').collect();
+                f.truncate(f.len() - 1);
+                f.join(",") + "\n"
+            })
+            .collect();
+        assert!(cut.lines().next().unwrap().ends_with(",throttled"));
+        std::fs::write(&p, cut).unwrap();
+        assert!(!has_current_header(&p));
+        let back: Vec<ResultRow> = read_rows(&p).unwrap();
+        assert_eq!(back[0].status, "ok");
+        assert_eq!(back[0].throttled, Some(true));
     }
 
     fn tmpdir(name: &str) -> PathBuf {
@@ -555,7 +593,7 @@ mod tests {
         assert!(text.starts_with("suite,suite_hash,experiment,point,"));
         assert!(text.lines().next().unwrap().contains(",loop,"));
         let header = text.lines().next().unwrap();
-        assert!(header.ends_with(",timestamp_utc,power_source,power_estimated,samples,avg_power_w,idle_power_w,energy_j,joules_per_image,dyn_joules_per_image,images_per_joule,cycles,instructions,ipc,cache_references,cache_misses,l1d_read_misses,llc_misses,branch_misses,task_clock_ms,context_switches,window_start_s,window_end_s,power_mode,governor,freq_min_khz,freq_max_khz,freq_mean_mhz,temp_start_c,temp_end_c,throttled"), "{header}");
+        assert!(header.ends_with(",timestamp_utc,power_source,power_estimated,samples,avg_power_w,idle_power_w,energy_j,joules_per_image,dyn_joules_per_image,images_per_joule,cycles,instructions,ipc,cache_references,cache_misses,l1d_read_misses,llc_misses,branch_misses,task_clock_ms,context_switches,window_start_s,window_end_s,power_mode,governor,freq_min_khz,freq_max_khz,freq_mean_mhz,temp_start_c,temp_end_c,throttled,status"), "{header}");
         // empty cells where not available
         assert!(
             text.lines().nth(1).unwrap().contains(",0.0125,,80.0,,,,,"),

@@ -3,13 +3,17 @@
 use super::gemm_cmd::fill_uniform;
 use super::machine;
 use super::model_source::{self, LoadedModel};
-use super::modes::{self, Conditions, ModeControl, Monitor, NONE};
+use super::modes::{self, Conditions, ModeControl, Monitor, Watching, NONE};
+use super::peers::command::{self, WindowHooks};
+use super::peers::tract_engine::{self, TractModel};
+use super::peers::{Engine, PeerFailure, ToolSummary};
 use super::records::{self, Appender, PowerRow, ProfileRow, ResultRow, SampleRow};
-use super::stats::{slow_start, summarize};
+use super::stats::{slow_start, summarize, Summary};
 use super::suite::{estimate_seconds, CacheSpec, Measurement, Point, Suite};
 use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::{CacheConfig, Kernel, ParallelLoop};
+use crate::engine::onnx;
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
 use crate::power::counters::{CounterValues, Counters};
@@ -31,13 +35,21 @@ use std::time::{Duration, Instant};
 pub fn time_batches(
     sess: &mut Session,
     input: &[f32],
-    mut done: impl FnMut(usize, f64) -> bool,
+    done: impl FnMut(usize, f64) -> bool,
 ) -> Result<(Vec<f64>, f64), EngineError> {
+    time_runs(|| sess.run(input).map(|_| ()), done)
+}
+
+/// [`time_batches`] for any engine: `run` runs one batch.
+pub fn time_runs<E>(
+    mut run: impl FnMut() -> Result<(), E>,
+    mut done: impl FnMut(usize, f64) -> bool,
+) -> Result<(Vec<f64>, f64), E> {
     let mut lat = Vec::new();
     let start = Instant::now();
     loop {
         let t = Instant::now();
-        sess.run(input)?;
+        run()?;
         lat.push(t.elapsed().as_secs_f64());
         if done(lat.len(), start.elapsed().as_secs_f64()) {
             break;
@@ -395,6 +407,10 @@ fn prepare_resume(
     let mut done = HashSet::new();
     if results.exists() {
         let (rows, torn) = records::read_rows_lenient::<ResultRow>(&results)?;
+        // Points of a peer engine that was skipped or failed run again.
+        let total = rows.len();
+        let rows: Vec<ResultRow> = rows.into_iter().filter(|r| r.status == "ok").collect();
+        let retried = rows.len() != total;
         for r in &rows {
             if r.suite_hash != suite.hash {
                 return Err(bad(format!(
@@ -406,7 +422,7 @@ fn prepare_resume(
             }
             done.insert(r.point.clone());
         }
-        if torn.is_some() || !records::has_current_header(&results) {
+        if torn.is_some() || retried || !records::has_current_header(&results) {
             records::rewrite(&results, &rows)?;
         }
     }
@@ -537,9 +553,9 @@ struct Measured {
 
 /// Warms up and measures one point, with the power source and counters
 /// running exactly around the timed batches; `None` when interrupted.
-fn measure(
-    sess: &mut Session,
-    input: &[f32],
+#[allow(clippy::too_many_arguments)]
+fn measure<E>(
+    mut run: impl FnMut() -> Result<(), E>,
     m: &Measurement,
     progress: &Progress,
     clock: &RunClock,
@@ -547,11 +563,8 @@ fn measure(
     mut counters: Option<&mut Counters>,
     monitor: &Monitor,
     ctx: &str,
+    engine_err: impl Fn(E) -> HarnessError,
 ) -> Result<Option<Measured>, HarnessError> {
-    let engine_err = |source| HarnessError::Engine {
-        context: ctx.to_string(),
-        source,
-    };
     let power_err = |source| HarnessError::Power {
         context: ctx.to_string(),
         source,
@@ -562,7 +575,7 @@ fn measure(
         if stopping() {
             return Ok(None);
         }
-        sess.run(input).map_err(engine_err)?;
+        run().map_err(&engine_err)?;
         i += 1;
     }
     let watching = monitor.begin(m.cpus.as_deref());
@@ -574,7 +587,7 @@ fn measure(
     }
     let start_s = clock.now_s();
     let max = m.max_seconds;
-    let timed = time_batches(sess, input, |n, el| {
+    let timed = time_runs(&mut run, |n, el| {
         let frac = (n as f64 / m.min_batches as f64).min(if m.min_seconds > 0.0 {
             el / m.min_seconds
         } else {
@@ -589,7 +602,7 @@ fn measure(
     let window = source.map(|p| p.stop(clock));
     let counted = counters.map(|c| c.stop());
     let conditions = monitor.end(watching);
-    let (lat, duration) = timed.map_err(engine_err)?;
+    let (lat, duration) = timed.map_err(&engine_err)?;
     let window = window.transpose().map_err(power_err)?;
     if stopping() {
         return Ok(None);
@@ -730,6 +743,360 @@ fn profile_point(
             output: l.output,
         })
         .collect())
+}
+
+/// What a point's engine was, for its row.
+struct EngineInfo {
+    kernel: String,
+    cache: (usize, usize, usize),
+    gflop_per_image: f64,
+    conv: String,
+    parallel: String,
+    fusion: bool,
+    /// Latency figures of a tool that prints no per-batch times.
+    summary: Option<ToolSummary>,
+    warnings: Vec<String>,
+}
+
+impl EngineInfo {
+    fn peer(kernel: String, model: Option<&LoadedModel>) -> EngineInfo {
+        EngineInfo {
+            kernel,
+            cache: (0, 0, 0),
+            gflop_per_image: model
+                .and_then(|g| g.graph.flops_per_image().ok())
+                .map_or(0.0, |f| f / 1e9),
+            conv: String::new(),
+            parallel: String::new(),
+            fusion: false,
+            summary: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Statistics from a tool's own summary: no per-batch samples, so the
+/// percentiles and the interval are unknown (NaN) and the median is the
+/// tool's median if it printed one, else its average.
+fn summary_of_tool(t: &ToolSummary) -> Summary {
+    Summary {
+        n: t.count,
+        total: t.count as f64 * t.mean,
+        mean: t.mean,
+        median: t.median.unwrap_or(t.mean),
+        p90: f64::NAN,
+        p99: f64::NAN,
+        min: t.min,
+        max: t.max,
+        stdev: t.stdev,
+        cv: if t.mean > 0.0 { t.stdev / t.mean } else { 0.0 },
+        ci95_low: f64::NAN,
+        ci95_high: f64::NAN,
+        outliers: Vec::new(),
+    }
+}
+
+fn cpus_label(cpus: &Option<Vec<usize>>) -> String {
+    cpus.as_ref().map_or(String::new(), |c| {
+        c.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+/// The row of a point whose engine is unavailable or failed: no measurements,
+/// `status` says which, `warnings` says why.
+fn unmeasured_row(
+    suite: &Suite,
+    p: &Point,
+    m: &Measurement,
+    host: &str,
+    fail: &PeerFailure,
+) -> ResultRow {
+    ResultRow {
+        suite: suite.name.clone(),
+        suite_hash: suite.hash.clone(),
+        experiment: p.experiment.clone(),
+        point: p.id.clone(),
+        repetition: p.repetition,
+        model: p.model.clone(),
+        engine: p.engine.to_string(),
+        threads: p.threads,
+        batch: p.batch,
+        cpus: cpus_label(&m.cpus),
+        warnings: fail.reason().to_string(),
+        host: host.to_string(),
+        timestamp_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        power_source: m.power.source.name().into(),
+        power_mode: p.power_mode.clone(),
+        status: fail.status().into(),
+        ..ResultRow::default()
+    }
+}
+
+/// Starts and stops the power source and counters around a peer's program.
+struct Hooks<'a> {
+    source: Option<&'a mut Box<dyn PowerSource>>,
+    counters: Option<&'a mut Counters>,
+    clock: &'a RunClock,
+    monitor: &'a Monitor,
+    cpus: Option<&'a [usize]>,
+    watching: Option<Watching>,
+    start_s: f64,
+    end_s: f64,
+    window: Option<Window>,
+    counted: Option<CounterValues>,
+    conditions: Conditions,
+}
+
+impl WindowHooks for Hooks<'_> {
+    fn start(&mut self, pid: u32) -> Result<(), String> {
+        self.watching = Some(self.monitor.begin(self.cpus));
+        if let Some(c) = self.counters.as_deref_mut() {
+            c.start_process(pid);
+        }
+        if let Some(p) = self.source.as_deref_mut() {
+            p.start(self.clock)
+                .map_err(|e| format!("power source: {e}"))?;
+        }
+        self.start_s = self.clock.now_s();
+        Ok(())
+    }
+
+    fn stop(&mut self) -> Result<(), String> {
+        self.end_s = self.clock.now_s();
+        self.counted = self.counters.as_deref_mut().map(|c| c.stop());
+        if let Some(w) = self.watching.take() {
+            self.conditions = self.monitor.end(w);
+        }
+        self.window = self
+            .source
+            .as_deref_mut()
+            .map(|p| p.stop(self.clock))
+            .transpose()
+            .map_err(|e| format!("power source: {e}"))?;
+        Ok(())
+    }
+}
+
+/// One point of a peer engine.
+struct PeerPoint<'a> {
+    suite: &'a Suite,
+    point: &'a Point,
+    m: &'a Measurement,
+    /// joulebench's reading of the model (input shape, work per image).
+    model: Option<&'a LoadedModel>,
+    progress: &'a Progress,
+    clock: &'a RunClock,
+    monitor: &'a Monitor,
+    ctx: &'a str,
+}
+
+type PeerResult = Result<(Measured, EngineInfo), PeerFailure>;
+
+impl PeerPoint<'_> {
+    /// `None` when interrupted; `Some(Err)` for a point that could not be
+    /// measured (recorded as skipped or failed, and the run goes on).
+    fn run(
+        &self,
+        source: Option<&mut Box<dyn PowerSource>>,
+        counters: Option<&mut Counters>,
+    ) -> Result<Option<PeerResult>, HarnessError> {
+        let r = match self.point.engine {
+            Engine::Tract => self.tract(source, counters),
+            _ => self.command(source, counters),
+        };
+        if stopping() {
+            return Ok(None);
+        }
+        match r {
+            Ok(x) => Ok(x.map(Ok)),
+            Err(PeerOrHarness::Peer(f)) => Ok(Some(Err(f))),
+            Err(PeerOrHarness::Harness(e)) => Err(e),
+        }
+    }
+
+    fn image_chw(&self) -> Option<(usize, usize, usize)> {
+        match self.model.map(|g| g.input) {
+            Some(onnx::Layout::Image { c, h, w }) => Some((c, h, w)),
+            _ => None,
+        }
+    }
+
+    fn tract(
+        &self,
+        source: Option<&mut Box<dyn PowerSource>>,
+        counters: Option<&mut Counters>,
+    ) -> Result<Option<(Measured, EngineInfo)>, PeerOrHarness> {
+        let p = self.point;
+        if !tract_engine::AVAILABLE {
+            // Say so before anything else (the model may be fine).
+            TractModel::load(std::path::Path::new(""), &[], 1)?;
+        }
+        let spec = self.suite.model_spec(&p.model);
+        let path = tract_engine::onnx_path(&spec, &p.model)?;
+        let (c, h, w) = self.image_chw().ok_or_else(|| {
+            PeerFailure::Failed(format!(
+                "tract needs the model's [N, C, H, W] input shape, which joulebench could not read from {}",
+                path.display()
+            ))
+        })?;
+        let mut tm = TractModel::load(path, &[p.batch, c, h, w], p.threads)?;
+        let mut x = vec![0.0; tm.input_len()];
+        fill_uniform(&mut x, 42);
+        tm.set_input(&x)?;
+        let measured = measure(
+            || tm.run_timed(),
+            self.m,
+            self.progress,
+            self.clock,
+            source,
+            counters,
+            self.monitor,
+            self.ctx,
+            |f: PeerFailure| HarnessError::PeerEngine(f.reason().to_string()),
+        )
+        .map_err(|e| match e {
+            HarnessError::PeerEngine(r) => PeerOrHarness::Peer(PeerFailure::Failed(r)),
+            e => PeerOrHarness::Harness(e),
+        })?;
+        let info = EngineInfo::peer(tract_engine::describe(p.threads), self.model);
+        Ok(measured.map(|m| (m, info)))
+    }
+
+    fn command(
+        &self,
+        source: Option<&mut Box<dyn PowerSource>>,
+        counters: Option<&mut Counters>,
+    ) -> Result<Option<(Measured, EngineInfo)>, PeerOrHarness> {
+        let p = self.point;
+        let m = self.m;
+        let cfg = &self.suite.experiments[p.experiment_index].peers;
+        let whole_run = "the power and counter window spans the whole program run (start-up, model loading and warm-up included), so energy per image is overstated";
+        let (program, args, handshake, hint) = match p.engine {
+            Engine::Onnxruntime => {
+                let spec = self.suite.model_spec(&p.model);
+                let path = tract_engine::onnx_path(&spec, &p.model)?;
+                (
+                    cfg.python(),
+                    command::onnxruntime_args(path, p.threads, p.batch, m),
+                    true,
+                    "install Python 3 with onnxruntime and numpy, and set python = \"/path/to/python\" in the suite or JOULEBENCH_PYTHON",
+                )
+            }
+            Engine::Tflite => {
+                let model = cfg.tflite_model.as_ref().ok_or_else(|| {
+                    PeerFailure::Unavailable("no tflite_model in the suite".into())
+                })?;
+                (
+                    cfg.benchmark_model(),
+                    command::tflite_args(cfg, model, p.threads, p.batch, self.image_chw(), m)?,
+                    false,
+                    "build TFLite's benchmark_model (tensorflow/lite/tools/benchmark) and put it on PATH, or set benchmark_model = \"/path/to/benchmark_model\" in the suite",
+                )
+            }
+            _ => {
+                let model = cfg.armnn_model().ok_or_else(|| {
+                    PeerFailure::Unavailable("no armnn_model in the suite".into())
+                })?;
+                (
+                    cfg.execute_network(),
+                    command::armnn_args(cfg, model, p.threads, p.batch, self.image_chw(), m)?,
+                    false,
+                    "install ArmNN (its tests/ExecuteNetwork) and put ExecuteNetwork on PATH, or set execute_network = \"/path/to/ExecuteNetwork\" in the suite",
+                )
+            }
+        };
+        self.progress.measure(0.0);
+        let mut hooks = Hooks {
+            source,
+            counters,
+            clock: self.clock,
+            monitor: self.monitor,
+            cpus: m.cpus.as_deref(),
+            watching: None,
+            start_s: 0.0,
+            end_s: 0.0,
+            window: None,
+            counted: None,
+            conditions: Conditions::default(),
+        };
+        let out = command::run_program(&program, &args, handshake, hint, &mut hooks)?;
+        self.progress.measure(1.0);
+        let mut info = EngineInfo::peer(String::new(), self.model);
+        let exit_note = |out: &command::ProgramOutput| {
+            (out.code != Some(0)).then(|| {
+                format!(
+                    "{program} exited with {}",
+                    out.code
+                        .map_or("a signal".to_string(), |c| format!("code {c}"))
+                )
+            })
+        };
+        let (lat, duration) = match p.engine {
+            Engine::Onnxruntime => {
+                let r = command::parse_onnxruntime(&out)?;
+                info.kernel = format!("onnxruntime {} CPUExecutionProvider", r.version);
+                (r.latencies_s, r.duration_s)
+            }
+            Engine::Tflite => {
+                let text = format!("{}\n{}", out.stdout, out.stderr);
+                let t = command::parse_benchmark_model(&text)
+                    .map_err(|f| with_exit(f, exit_note(&out)))?;
+                info.kernel = "tflite benchmark_model".into();
+                info.warnings.push("benchmark_model prints no per-batch latencies: latency_ms_p50 is its median if printed, else its average; p90, p99 and ci95 are NaN".into());
+                info.warnings.push(whole_run.into());
+                let d = t.count as f64 * t.mean;
+                info.summary = Some(t);
+                (Vec::new(), d)
+            }
+            _ => {
+                let text = format!("{}\n{}", out.stdout, out.stderr);
+                let mut lat = command::parse_execute_network(&text)
+                    .map_err(|f| with_exit(f, exit_note(&out)))?;
+                if lat.len() > m.warmup_iterations {
+                    lat.drain(..m.warmup_iterations);
+                }
+                info.kernel = format!("armnn ExecuteNetwork {}", cfg.armnn_backend());
+                info.warnings.push(whole_run.into());
+                let d = lat.iter().sum();
+                (lat, d)
+            }
+        };
+        if let Some(note) = exit_note(&out) {
+            info.warnings.push(note);
+        }
+        let measured = Measured {
+            lat,
+            duration,
+            start_s: hooks.window.as_ref().map_or(hooks.start_s, |w| w.start_s),
+            end_s: hooks.window.as_ref().map_or(hooks.end_s, |w| w.end_s),
+            power: hooks.window,
+            counters: hooks.counted,
+            conditions: hooks.conditions,
+        };
+        Ok(Some((measured, info)))
+    }
+}
+
+fn with_exit(f: PeerFailure, note: Option<String>) -> PeerFailure {
+    match (f, note) {
+        (PeerFailure::Failed(r), Some(n)) => PeerFailure::Failed(format!("{n}; {r}")),
+        (f, _) => f,
+    }
+}
+
+/// A peer point's own failure, or one that stops the run.
+enum PeerOrHarness {
+    Peer(PeerFailure),
+    Harness(HarnessError),
+}
+
+impl From<PeerFailure> for PeerOrHarness {
+    fn from(f: PeerFailure) -> Self {
+        PeerOrHarness::Peer(f)
+    }
 }
 
 /// Runs `suite` (or its shard), recording into a new directory or the one
@@ -877,51 +1244,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
         if m.cooldown_seconds > 0.0 {
             sleep_interruptible(m.cooldown_seconds);
         }
-        let key = SessionKey {
-            model: p.model.clone(),
-            threads: p.threads,
-            cache: p.cache,
-            parallel: p.parallel,
-            conv: p.conv,
-            fusion: p.fusion,
-            cpus: m.cpus.clone(),
-        };
         let ctx = format!("point {}", p.id);
-        if current.as_ref().is_none_or(|(k, _)| *k != key) {
-            drop(current.take()); // free the old session (and its threads) first
-            #[cfg(target_os = "linux")]
-            affinity::set(m.cpus.as_deref(), original_affinity.as_ref())?;
-            if graph.as_ref().is_none_or(|(name, _)| *name != p.model) {
-                drop(graph.take());
-                let spec = suite.model_spec(&p.model);
-                let g = model_source::load(&spec).map_err(engine_err(ctx.clone()))?;
-                graph = Some((p.model.clone(), g));
-            }
-            let (mc, nc, kc) = p.cache.overrides();
-            let sopts = SessionOptions {
-                batch: p.batch,
-                threads: p.threads,
-                mc,
-                nc,
-                kc,
-                parallel: p.parallel,
-                fusion: p.fusion,
-                conv: p.conv,
-                ..SessionOptions::default()
-            };
-            let g = &graph.as_ref().expect("graph built above").1;
-            g.check_batch(p.batch).map_err(engine_err(ctx.clone()))?;
-            let s = Session::new(&g.graph, &sopts).map_err(engine_err(ctx.clone()))?;
-            current = Some((key, s));
-        }
-        let sess = &mut current.as_mut().expect("session built above").1;
-        if sess.batch() != p.batch {
-            sess.set_batch(p.batch).map_err(engine_err(ctx.clone()))?;
-        }
-        if input.len() != sess.input_len() {
-            input = vec![0.0; sess.input_len()];
-            fill_uniform(&mut input, 42);
-        }
         if let Some(mc) = &mut mode_control {
             if mc.switch(&p.power_mode)? && suite.modes.settle_seconds > 0.0 {
                 sleep_interruptible(suite.modes.settle_seconds);
@@ -932,19 +1255,129 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
         }
         let state = power_states.iter_mut().find(|s| s.config == m.power);
         let idle_w = state.as_ref().and_then(|s| s.idle_w);
-        let Some(measured) = measure(
-            sess,
-            &input,
-            m,
-            &progress,
-            &clock,
-            state.map(|s| &mut s.source),
-            counters.as_mut().filter(|_| m.counters),
-            &monitor,
-            &ctx,
-        )?
-        else {
-            break;
+        let source = state.map(|s| &mut s.source);
+        let ctrs = counters.as_mut().filter(|_| m.counters);
+        let (measured, info) = if p.engine.is_joulebench() {
+            let key = SessionKey {
+                model: p.model.clone(),
+                threads: p.threads,
+                cache: p.cache,
+                parallel: p.parallel,
+                conv: p.conv,
+                fusion: p.fusion,
+                cpus: m.cpus.clone(),
+            };
+            if current.as_ref().is_none_or(|(k, _)| *k != key) {
+                drop(current.take()); // free the old session (and its threads) first
+                #[cfg(target_os = "linux")]
+                affinity::set(m.cpus.as_deref(), original_affinity.as_ref())?;
+                if graph.as_ref().is_none_or(|(name, _)| *name != p.model) {
+                    drop(graph.take());
+                    let spec = suite.model_spec(&p.model);
+                    let g = model_source::load(&spec).map_err(engine_err(ctx.clone()))?;
+                    graph = Some((p.model.clone(), g));
+                }
+                let (mc, nc, kc) = p.cache.overrides();
+                let sopts = SessionOptions {
+                    batch: p.batch,
+                    threads: p.threads,
+                    mc,
+                    nc,
+                    kc,
+                    parallel: p.parallel,
+                    fusion: p.fusion,
+                    conv: p.conv,
+                    ..SessionOptions::default()
+                };
+                let g = &graph.as_ref().expect("graph built above").1;
+                g.check_batch(p.batch).map_err(engine_err(ctx.clone()))?;
+                let s = Session::new(&g.graph, &sopts).map_err(engine_err(ctx.clone()))?;
+                current = Some((key, s));
+            }
+            let sess = &mut current.as_mut().expect("session built above").1;
+            if sess.batch() != p.batch {
+                sess.set_batch(p.batch).map_err(engine_err(ctx.clone()))?;
+            }
+            if input.len() != sess.input_len() {
+                input = vec![0.0; sess.input_len()];
+                fill_uniform(&mut input, 42);
+            }
+            let cache = sess.cache();
+            let info = EngineInfo {
+                kernel: sess.kernel().name().into(),
+                cache: (cache.mc, cache.nc, cache.kc),
+                gflop_per_image: sess.flops_per_image() / 1e9,
+                conv: p.conv.to_string(),
+                parallel: p.parallel.to_string(),
+                fusion: p.fusion,
+                summary: None,
+                warnings: Vec::new(),
+            };
+            let Some(measured) = measure(
+                || sess.run(&input).map(|_| ()),
+                m,
+                &progress,
+                &clock,
+                source,
+                ctrs,
+                &monitor,
+                &ctx,
+                |source| HarnessError::Engine {
+                    context: ctx.clone(),
+                    source,
+                },
+            )?
+            else {
+                break;
+            };
+            (measured, info)
+        } else {
+            drop(current.take()); // joulebench's worker threads would idle beside the peer
+            #[cfg(target_os = "linux")]
+            affinity::set(m.cpus.as_deref(), original_affinity.as_ref())?;
+            if graph.as_ref().is_none_or(|(name, _)| *name != p.model) {
+                drop(graph.take());
+                // For the input shape and the work per image; a model only a
+                // peer can read leaves both unknown.
+                if let Ok(g) = model_source::load(&suite.model_spec(&p.model)) {
+                    graph = Some((p.model.clone(), g));
+                }
+            }
+            let loaded = graph
+                .as_ref()
+                .filter(|(name, _)| *name == p.model)
+                .map(|(_, g)| g);
+            let peer = PeerPoint {
+                suite,
+                point: p,
+                m,
+                model: loaded,
+                progress: &progress,
+                clock: &clock,
+                monitor: &monitor,
+                ctx: &ctx,
+            };
+            match peer.run(source, ctrs)? {
+                None => break,
+                Some(Ok(x)) => x,
+                Some(Err(fail)) => {
+                    let msg = format!("{}: {} ({})", p.id, fail.status(), fail.reason());
+                    progress.warn(&msg);
+                    warnings += 1;
+                    let row = unmeasured_row(suite, p, m, &host, &fail);
+                    results.append(std::slice::from_ref(&row), true)?;
+                    recorded += 1;
+                    progress.finish_point(&format!(
+                        "[{}/{}] {}  {}: {}",
+                        k + 1,
+                        total,
+                        p.id,
+                        fail.status(),
+                        fail.reason()
+                    ));
+                    continue;
+                }
+            }
         };
         let Measured {
             lat,
@@ -955,8 +1388,11 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             counters: counted,
             conditions: cond,
         } = measured;
-        let st = summarize(&lat, seed_of(&p.id)).expect("at least one batch is timed");
-        let mut warn = Vec::new();
+        let st = match &info.summary {
+            Some(t) => summary_of_tool(t),
+            None => summarize(&lat, seed_of(&p.id)).expect("at least one batch is timed"),
+        };
+        let mut warn = info.warnings.clone();
         if cond.throttled == Some(true) {
             warn.push("throttled during the window (frequency below the set minimum or vcgencmd get_throttled bits): the board is too hot or underpowered".to_string());
         }
@@ -984,10 +1420,9 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             progress.warn(&format!("{}: {w}", p.id));
         }
         warnings += warn.len();
-        let cache = sess.cache();
         let ms = 1e3;
         let images_per_s = (st.n * p.batch) as f64 / st.total;
-        let gflop_per_image = sess.flops_per_image() / 1e9;
+        let gflop_per_image = info.gflop_per_image;
         let mut row = ResultRow {
             suite: suite.name.clone(),
             suite_hash: suite.hash.clone(),
@@ -995,22 +1430,17 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             point: p.id.clone(),
             repetition: p.repetition,
             model: p.model.clone(),
-            engine: "joulebench".into(),
-            kernel: sess.kernel().name().into(),
-            conv: p.conv.to_string(),
-            fusion: p.fusion,
+            engine: p.engine.to_string(),
+            kernel: info.kernel.clone(),
+            conv: info.conv.clone(),
+            fusion: info.fusion,
             threads: p.threads,
             batch: p.batch,
-            mc: cache.mc,
-            nc: cache.nc,
-            kc: cache.kc,
-            parallel: p.parallel.to_string(),
-            cpus: m.cpus.as_ref().map_or(String::new(), |c| {
-                c.iter()
-                    .map(|x| x.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }),
+            mc: info.cache.0,
+            nc: info.cache.1,
+            kc: info.cache.2,
+            parallel: info.parallel.clone(),
+            cpus: cpus_label(&m.cpus),
             iterations: st.n,
             duration_s: duration,
             images_per_s,
@@ -1041,6 +1471,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             temp_start_c: cond.temp_start_c,
             temp_end_c: cond.temp_end_c,
             throttled: cond.throttled,
+            status: "ok".into(),
             ..ResultRow::default()
         };
         if let Some(w) = &window {
@@ -1078,7 +1509,11 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
         if let Some(pc) = &mut power_csv {
             pc.append(&prows, false)?;
         }
-        if m.profile {
+        // Layer timings exist for joulebench's own sessions only.
+        if let Some((_, sess)) = current
+            .as_mut()
+            .filter(|_| m.profile && p.engine.is_joulebench())
+        {
             let rows = profile_point(sess, &input, &p.id, st.n).map_err(engine_err(ctx.clone()))?;
             if profiles.is_none() {
                 profiles = Some(Appender::open(&dir.join("profile.csv"))?);

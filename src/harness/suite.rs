@@ -6,6 +6,7 @@
 
 use super::model_source;
 use super::modes::{CpufreqMode, ModeDef, ModeSettings, NONE};
+use super::peers::{Engine, PeerConfig};
 use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::ParallelLoop;
@@ -147,6 +148,7 @@ impl Default for Measurement {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Exclude {
     pub model: Option<Vec<String>>,
+    pub engine: Option<Vec<Engine>>,
     pub threads: Option<Vec<usize>>,
     pub batch: Option<Vec<usize>>,
     pub cache: Option<Vec<CacheSpec>>,
@@ -165,6 +167,7 @@ impl Exclude {
         }
         [
             ("model", none(&self.model, &e.models)),
+            ("engine", none(&self.engine, &e.engines)),
             ("threads", none(&self.threads, &e.threads)),
             ("batch", none(&self.batch, &e.batch)),
             ("cache", none(&self.cache, &e.cache)),
@@ -182,6 +185,7 @@ impl Exclude {
             rule.as_ref().is_none_or(|r| r.contains(v))
         }
         m(&self.model, &p.model)
+            && m(&self.engine, &p.engine)
             && m(&self.threads, &p.threads)
             && m(&self.batch, &p.batch)
             && m(&self.cache, &p.cache)
@@ -197,6 +201,10 @@ impl Exclude {
 pub struct Experiment {
     pub name: String,
     pub models: Vec<String>,
+    /// Engines measured (default joulebench only).
+    pub engines: Vec<Engine>,
+    /// Where the peer engines' programs and model files are.
+    pub peers: PeerConfig,
     pub threads: Vec<usize>,
     pub batch: Vec<usize>,
     pub cache: Vec<CacheSpec>,
@@ -235,6 +243,7 @@ pub struct Point {
     #[serde(skip)]
     pub experiment_index: usize,
     pub model: String,
+    pub engine: Engine,
     pub threads: usize,
     pub batch: usize,
     pub cache: CacheSpec,
@@ -309,43 +318,59 @@ impl Suite {
     }
 
     /// The sweep: for each experiment in file order, the cartesian product of
-    /// models × cache × conv × fusion × loop × threads × batch × repetition,
+    /// models × engine × (joulebench only: cache × conv × fusion × loop) ×
+    /// threads × batch × repetition,
     /// minus excluded points. Order and ids are deterministic.
     pub fn points(&self) -> Vec<Point> {
         let mut out = Vec::new();
         for (ei, e) in self.experiments.iter().enumerate() {
             for model in &e.models {
-                for &cache in &e.cache {
-                    for &conv in &e.conv {
-                        for &fusion in &e.fusion {
-                            for &parallel in &e.parallel {
-                                for &threads in &e.threads {
-                                    for &batch in &e.batch {
-                                        for mode in &e.power_mode {
-                                            for rep in 0..e.measurement.repetitions {
-                                                let mut p = Point {
-                                                    index: 0,
-                                                    id: String::new(),
-                                                    experiment: e.name.clone(),
-                                                    experiment_index: ei,
-                                                    model: model.clone(),
-                                                    threads,
-                                                    batch,
-                                                    cache,
-                                                    parallel,
-                                                    conv,
-                                                    fusion,
-                                                    power_mode: mode.clone(),
-                                                    repetition: rep,
-                                                };
-                                                if e.exclude.iter().any(|x| x.matches(&p)) {
-                                                    continue;
-                                                }
-                                                p.index = out.len();
-                                                p.id = point_id(&p);
-                                                out.push(p);
-                                            }
+                for &engine in &e.engines {
+                    // joulebench's own knobs sweep joulebench only; a peer
+                    // engine gets one point per threads x batch x power mode.
+                    let knobs: Vec<(CacheSpec, ConvChoice, bool, ParallelLoop)> =
+                        if engine.is_joulebench() {
+                            let mut v = Vec::new();
+                            for &cache in &e.cache {
+                                for &conv in &e.conv {
+                                    for &fusion in &e.fusion {
+                                        for &parallel in &e.parallel {
+                                            v.push((cache, conv, fusion, parallel));
                                         }
+                                    }
+                                }
+                            }
+                            v
+                        } else {
+                            vec![(CacheSpec::Auto, ConvChoice::Auto, true, ParallelLoop::Auto)]
+                        };
+                    for (cache, conv, fusion, parallel) in knobs {
+                        for &threads in &e.threads {
+                            for &batch in &e.batch {
+                                for mode in &e.power_mode {
+                                    for rep in 0..e.measurement.repetitions {
+                                        let mut p = Point {
+                                            index: 0,
+                                            id: String::new(),
+                                            experiment: e.name.clone(),
+                                            experiment_index: ei,
+                                            model: model.clone(),
+                                            engine,
+                                            threads,
+                                            batch,
+                                            cache,
+                                            parallel,
+                                            conv,
+                                            fusion,
+                                            power_mode: mode.clone(),
+                                            repetition: rep,
+                                        };
+                                        if e.exclude.iter().any(|x| x.matches(&p)) {
+                                            continue;
+                                        }
+                                        p.index = out.len();
+                                        p.id = point_id(&p);
+                                        out.push(p);
                                     }
                                 }
                             }
@@ -365,6 +390,12 @@ fn point_id(p: &Point) -> String {
     } else {
         format!("-m{}", p.power_mode)
     };
+    if !p.engine.is_joulebench() {
+        return format!(
+            "{}/{}/{}-t{}-b{}{mode}-r{}",
+            p.experiment, p.model, p.engine, p.threads, p.batch, p.repetition
+        );
+    }
     format!(
         "{}/{}/t{}-b{}-{}-{}-{}-{}{mode}-r{}",
         p.experiment,
@@ -398,6 +429,8 @@ type V<'i> = Spanned<DeValue<'i>>;
 /// Values every table may set, with the place each came from.
 #[derive(Default)]
 struct Partial {
+    engine: Option<Vec<Engine>>,
+    peers: PeerConfig,
     threads: Option<Vec<(usize, Range<usize>)>>,
     batch: Option<Vec<usize>>,
     cache: Option<Vec<CacheSpec>>,
@@ -430,6 +463,7 @@ pub const MAX_BATCH: usize = 4096;
 pub const MAX_THREADS: usize = 1024;
 
 const SWEEP_KEYS: &[&str] = &[
+    "engine",
     "threads",
     "batch",
     "cache",
@@ -453,6 +487,16 @@ const MODE_KEYS: &[&str] = &[
     "policies",
     "nvpmodel",
     "jetson_clocks",
+];
+/// Where the peer engines' programs and model files are.
+const PEER_KEYS: &[&str] = &[
+    "python",
+    "benchmark_model",
+    "execute_network",
+    "tflite_model",
+    "armnn_model",
+    "peer_input",
+    "armnn_backend",
 ];
 const MEASURE_KEYS: &[&str] = &[
     "warmup_iterations",
@@ -574,8 +618,24 @@ impl Cx<'_> {
                 name = n;
             }
         }
+        // Only joulebench needs to import the ONNX files (peers read them themselves).
+        let joulebench_runs = t
+            .get("engine")
+            .map(|v| v.get_ref())
+            .map(|v| match v {
+                DeValue::String(s) => s.as_ref() == "joulebench",
+                DeValue::Array(a) => a.iter().any(
+                    |x| matches!(x.get_ref(), DeValue::String(s) if s.as_ref() == "joulebench"),
+                ),
+                _ => true,
+            })
+            .or(defaults
+                .engine
+                .as_ref()
+                .map(|e| e.contains(&Engine::Joulebench)))
+            .unwrap_or(true);
         match t.get("models") {
-            Some(mv) => models = self.models(mv),
+            Some(mv) => models = self.models(mv, joulebench_runs),
             None => self.problem(
                 v.span(),
                 format!("experiment `{name}` has no `models`; add for example models = [\"tiny\"]"),
@@ -597,6 +657,21 @@ impl Cx<'_> {
             }
         }
         let p = self.partial(t, &["name", "models", "exclude"]);
+        let engines = pick(&p.engine, &defaults.engine).unwrap_or_else(|| vec![Engine::Joulebench]);
+        let peers = merge_peers(&p.peers, &defaults.peers);
+        let engine_span = t.get("engine").map_or(v.span(), |x| x.span());
+        if engines.contains(&Engine::Tflite) && peers.tflite_model.is_none() {
+            self.problem(
+                engine_span.clone(),
+                "engine \"tflite\" needs the .tflite file it runs: add tflite_model = \"model.tflite\"",
+            );
+        }
+        if engines.contains(&Engine::Armnn) && peers.armnn_model().is_none() {
+            self.problem(
+                engine_span,
+                "engine \"armnn\" needs the file ExecuteNetwork runs: add armnn_model = \"model.tflite\" (or tflite_model)",
+            );
+        }
         let d = Measurement::default();
         let allow_over = p
             .allow_oversubscribe
@@ -704,6 +779,8 @@ impl Cx<'_> {
         let mut e = Experiment {
             name,
             models: models?,
+            engines,
+            peers,
             threads: threads.into_iter().map(|(n, _)| n).collect(),
             batch: pick(&p.batch, &defaults.batch).unwrap_or_else(|| vec![1]),
             cache: pick(&p.cache, &defaults.cache).unwrap_or_else(|| vec![CacheSpec::Auto]),
@@ -736,6 +813,53 @@ impl Cx<'_> {
         for (k, v) in t.iter() {
             let key: &str = k.get_ref().as_ref();
             match key {
+                "engine" => {
+                    p.engine = self
+                        .list(v, key, |cx, x| {
+                            let s = cx.string(x, key)?;
+                            match s.parse::<Engine>() {
+                                Ok(e) => Some((e, x.span())),
+                                Err(msg) => {
+                                    cx.problem(x.span(), msg);
+                                    None
+                                }
+                            }
+                        })
+                        .map(strip)
+                }
+                "python" | "benchmark_model" | "execute_network" | "peer_input"
+                | "armnn_backend" => match self.string(v, key) {
+                    Some(s) if !s.trim().is_empty() => {
+                        let slot = match key {
+                            "python" => &mut p.peers.python,
+                            "benchmark_model" => &mut p.peers.benchmark_model,
+                            "execute_network" => &mut p.peers.execute_network,
+                            "peer_input" => &mut p.peers.peer_input,
+                            _ => &mut p.peers.armnn_backend,
+                        };
+                        *slot = Some(s);
+                    }
+                    Some(_) => self.problem(v.span(), format!("`{key}` is empty")),
+                    None => {}
+                },
+                "tflite_model" | "armnn_model" => {
+                    if let Some(s) = self.string(v, key) {
+                        let file = self.dir.join(&s);
+                        if s.is_empty() || !file.is_file() {
+                            self.problem(
+                                v.span(),
+                                format!(
+                                    "`{key}` file `{}` does not exist (paths are relative to the suite file)",
+                                    file.display()
+                                ),
+                            );
+                        } else if key == "tflite_model" {
+                            p.peers.tflite_model = Some(file);
+                        } else {
+                            p.peers.armnn_model = Some(file);
+                        }
+                    }
+                }
                 "threads" => p.threads = self.list(v, key, |cx, x| cx.count(x, key)),
                 "batch" => {
                     p.batch = self
@@ -822,6 +946,7 @@ impl Cx<'_> {
                 _ => {
                     let mut known: Vec<&str> = SWEEP_KEYS.to_vec();
                     known.extend_from_slice(MEASURE_KEYS);
+                    known.extend_from_slice(PEER_KEYS);
                     known.extend_from_slice(extra);
                     self.problem(
                         k.span(),
@@ -1282,6 +1407,20 @@ impl Cx<'_> {
         for (k, val) in t.iter() {
             let key: &str = k.get_ref().as_ref();
             match key {
+                "engine" => {
+                    x.engine = self
+                        .list(val, key, |cx, e| {
+                            let s = cx.string(e, key)?;
+                            match s.parse::<Engine>() {
+                                Ok(en) => Some((en, e.span())),
+                                Err(msg) => {
+                                    cx.problem(e.span(), msg);
+                                    None
+                                }
+                            }
+                        })
+                        .map(strip)
+                }
                 "model" | "models" => {
                     x.model = self
                         .list(val, key, |cx, e| cx.string(e, key).map(|s| (s, e.span())))
@@ -1328,14 +1467,14 @@ impl Cx<'_> {
                 }
                 other => self.problem(
                     k.span(),
-                    format!("unknown key `{other}` in an exclude rule; use model, threads, batch, cache, loop, conv, fusion or power_mode"),
+                    format!("unknown key `{other}` in an exclude rule; use model, engine, threads, batch, cache, loop, conv, fusion or power_mode"),
                 ),
             }
         }
         Some(x)
     }
 
-    fn models(&mut self, v: &V<'_>) -> Option<Vec<String>> {
+    fn models(&mut self, v: &V<'_>, import: bool) -> Option<Vec<String>> {
         let list = self.list(v, "models", |cx, e| {
             let s = cx.string(e, "models")?;
             if models::names().contains(&s.as_str()) {
@@ -1352,6 +1491,9 @@ impl Cx<'_> {
                         ),
                     );
                     return None;
+                }
+                if !import {
+                    return Some((s, e.span()));
                 }
                 // Import now, so an unsupported operator stops the suite before any work.
                 return match onnx::load(&file, &onnx::ImportOptions::default()) {
@@ -1611,6 +1753,19 @@ impl Cx<'_> {
                 None
             }
         }
+    }
+}
+
+/// The experiment's peer settings over the defaults', key by key.
+fn merge_peers(e: &PeerConfig, d: &PeerConfig) -> PeerConfig {
+    PeerConfig {
+        python: e.python.clone().or(d.python.clone()),
+        benchmark_model: e.benchmark_model.clone().or(d.benchmark_model.clone()),
+        execute_network: e.execute_network.clone().or(d.execute_network.clone()),
+        tflite_model: e.tflite_model.clone().or(d.tflite_model.clone()),
+        armnn_model: e.armnn_model.clone().or(d.armnn_model.clone()),
+        peer_input: e.peer_input.clone().or(d.peer_input.clone()),
+        armnn_backend: e.armnn_backend.clone().or(d.armnn_backend.clone()),
     }
 }
 
@@ -1898,6 +2053,67 @@ power = { source = "hwmon", colour = 1, delimiter = ";;" }
         at(21, "unknown power setting `colour`");
         at(21, "`delimiter` applies to source = \"external\"");
         assert_eq!(ps.len(), 8, "{ps:#?}");
+    }
+
+    #[test]
+    fn engines_sweep_with_joulebench_knobs_applying_to_joulebench_only() {
+        let s = parse(
+            r#"name = "s"
+[defaults]
+engine = ["joulebench", "tract"]
+python = "/opt/py/bin/python"
+[[experiment]]
+name = "e"
+models = ["tiny"]
+engine = ["joulebench", "onnxruntime", "tract"]
+conv = ["convgemm", "im2col"]
+batch = [1, 2]
+exclude = [{ engine = "tract", batch = 2 }]
+[[experiment]]
+name = "d"
+models = "tiny"
+"#,
+        )
+        .unwrap();
+        let ids: Vec<String> = s.points().into_iter().map(|p| p.id).collect();
+        // joulebench: 2 conv x 2 batch; onnxruntime: 2 batch; tract: batch 1;
+        // then experiment d takes the default engines.
+        assert_eq!(
+            ids,
+            [
+                "e/tiny/t1-b1-auto-auto-convgemm-fused-r0",
+                "e/tiny/t1-b2-auto-auto-convgemm-fused-r0",
+                "e/tiny/t1-b1-auto-auto-im2col-fused-r0",
+                "e/tiny/t1-b2-auto-auto-im2col-fused-r0",
+                "e/tiny/onnxruntime-t1-b1-r0",
+                "e/tiny/onnxruntime-t1-b2-r0",
+                "e/tiny/tract-t1-b1-r0",
+                "d/tiny/t1-b1-auto-auto-auto-fused-r0",
+                "d/tiny/tract-t1-b1-r0",
+            ]
+        );
+        assert_eq!(
+            s.experiments[0].peers.python.as_deref(),
+            Some("/opt/py/bin/python")
+        );
+        let p = problems(
+            "name = \"s\"\n[[experiment]]\nmodels = [\"tiny\"]\nengine = [\"tflite\"]\nexclude = [{ engine = \"armnn\" }]\n[[experiment]]\nmodels = [\"tiny\"]\nengine = \"onnx\"\n",
+        );
+        let msgs: Vec<&str> = p.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("engine `onnx` is not known")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.contains("needs the .tflite file")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.contains("`engine` matches none")),
+            "{msgs:?}"
+        );
+        assert_eq!(p[0].line, 4);
     }
 
     #[test]

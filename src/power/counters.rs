@@ -192,7 +192,11 @@ pub struct Counters {
 }
 
 fn thread_ids() -> Vec<libc::pid_t> {
-    let mut v: Vec<libc::pid_t> = std::fs::read_dir("/proc/self/task")
+    thread_ids_in("/proc/self/task")
+}
+
+fn thread_ids_in(task_dir: &str) -> Vec<libc::pid_t> {
+    let mut v: Vec<libc::pid_t> = std::fs::read_dir(task_dir)
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
                 .collect()
@@ -320,8 +324,18 @@ impl Counters {
 
     /// Opens and enables the groups on every current thread.
     pub fn start(&mut self) {
+        self.start_on(thread_ids());
+    }
+
+    /// Opens and enables the groups on every thread another process (a peer
+    /// engine's program) has now; threads it starts later are not counted.
+    pub fn start_process(&mut self, pid: u32) {
+        self.start_on(thread_ids_in(&format!("/proc/{pid}/task")));
+    }
+
+    fn start_on(&mut self, tids: Vec<libc::pid_t>) {
         self.open.clear();
-        for tid in thread_ids() {
+        for tid in tids {
             for g in &self.groups {
                 if g.is_empty() {
                     continue;
