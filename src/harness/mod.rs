@@ -18,6 +18,7 @@ pub mod report;
 pub mod runner;
 pub mod stats;
 pub mod suite;
+pub mod suite_tuning;
 pub mod tune_cmd;
 
 use crate::engine::EngineError;

@@ -10,6 +10,7 @@ use super::peers::{Engine, PeerFailure, ToolSummary};
 use super::records::{self, Appender, PowerRow, ProfileRow, ResultRow, SampleRow};
 use super::stats::{slow_start, summarize, Summary};
 use super::suite::{estimate_seconds, CacheSpec, Measurement, Point, Suite};
+use super::suite_tuning::{TuningCache, TuningChoice};
 use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::{CacheConfig, Kernel, ParallelLoop};
@@ -297,6 +298,15 @@ impl Progress {
         }
     }
 
+    /// Something the run does besides measuring (tuning), on its own line.
+    fn note(&self, msg: &str) {
+        match self {
+            Progress::Bars { point, .. } => point.set_message(msg.to_string()),
+            Progress::Lines => println!("{msg}"),
+            Progress::Quiet => {}
+        }
+    }
+
     fn warn(&self, msg: &str) {
         match self {
             Progress::Bars { overall, .. } => overall.suspend(|| eprintln!("warning: {msg}")),
@@ -322,6 +332,8 @@ struct SessionKey {
     conv: ConvChoice,
     fusion: bool,
     cpus: Option<Vec<usize>>,
+    /// The tuning file of the per-layer overrides, if any.
+    tuning: Option<PathBuf>,
 }
 
 /// The results directory for a fresh run.
@@ -1105,6 +1117,23 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     let engine_err = |context: String| move |source| HarnessError::Engine { context, source };
     let kernel = Kernel::from_env().map_err(engine_err("choosing the micro-kernel".into()))?;
     let points = selected_points(suite, opts.shard);
+    // Tuning files named in the suite must fit this machine's kernel before anything runs.
+    let mut files = TuningCache::new(Path::new(""), kernel.name());
+    for p in points.iter().filter(|p| p.engine.is_joulebench()) {
+        let exp = &suite.experiments[p.experiment_index];
+        if let TuningChoice::Files { .. } = exp.tuning {
+            let spec = suite.model_spec(&p.model);
+            files.get(
+                &exp.tuning,
+                &p.model,
+                &spec,
+                p.threads,
+                p.batch,
+                &p.power_mode,
+                |_| {},
+            )?;
+        }
+    }
     let sysfs = Sysfs::new(
         opts.sysfs_root
             .clone()
@@ -1228,6 +1257,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     #[cfg(target_os = "linux")]
     let original_affinity = affinity::current();
 
+    let mut tunings = TuningCache::new(&dir, kernel.name());
     let mut graph: Option<(String, LoadedModel)> = None;
     let mut current: Option<(SessionKey, Session)> = None;
     let mut input: Vec<f32> = Vec::new();
@@ -1258,6 +1288,27 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
         let source = state.map(|s| &mut s.source);
         let ctrs = counters.as_mut().filter(|_| m.counters);
         let (measured, info) = if p.engine.is_joulebench() {
+            let exp = &suite.experiments[p.experiment_index];
+            let tuned = match exp.tuning {
+                TuningChoice::None => None,
+                _ => {
+                    // `auto` tunes under the point's pinning and power mode.
+                    #[cfg(target_os = "linux")]
+                    affinity::set(m.cpus.as_deref(), original_affinity.as_ref())?;
+                    tunings.get(
+                        &exp.tuning,
+                        &p.model,
+                        &suite.model_spec(&p.model),
+                        p.threads,
+                        p.batch,
+                        &p.power_mode,
+                        |msg| progress.note(msg),
+                    )?
+                }
+            };
+            if stopping() {
+                break;
+            }
             let key = SessionKey {
                 model: p.model.clone(),
                 threads: p.threads,
@@ -1266,6 +1317,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
                 conv: p.conv,
                 fusion: p.fusion,
                 cpus: m.cpus.clone(),
+                tuning: tuned.as_ref().map(|t| t.file.clone()),
             };
             if current.as_ref().is_none_or(|(k, _)| *k != key) {
                 drop(current.take()); // free the old session (and its threads) first
@@ -1287,6 +1339,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
                     parallel: p.parallel,
                     fusion: p.fusion,
                     conv: p.conv,
+                    conv_overrides: tuned.as_ref().map(|t| t.layers.clone()).unwrap_or_default(),
                     ..SessionOptions::default()
                 };
                 let g = &graph.as_ref().expect("graph built above").1;
@@ -1307,7 +1360,10 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
                 kernel: sess.kernel().name().into(),
                 cache: (cache.mc, cache.nc, cache.kc),
                 gflop_per_image: sess.flops_per_image() / 1e9,
-                conv: p.conv.to_string(),
+                conv: match &tuned {
+                    Some(_) => format!("{}+tuned", p.conv),
+                    None => p.conv.to_string(),
+                },
                 parallel: p.parallel.to_string(),
                 fusion: p.fusion,
                 summary: None,

@@ -7,6 +7,7 @@
 use super::model_source;
 use super::modes::{CpufreqMode, ModeDef, ModeSettings, NONE};
 use super::peers::{Engine, PeerConfig};
+use super::suite_tuning::TuningChoice;
 use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::ParallelLoop;
@@ -215,6 +216,8 @@ pub struct Experiment {
     pub power_mode: Vec<String>,
     pub exclude: Vec<Exclude>,
     pub measurement: Measurement,
+    /// Per-layer algorithms for joulebench points (`tuning`).
+    pub tuning: TuningChoice,
 }
 
 /// A validated suite.
@@ -324,54 +327,63 @@ impl Suite {
     pub fn points(&self) -> Vec<Point> {
         let mut out = Vec::new();
         for (ei, e) in self.experiments.iter().enumerate() {
-            for model in &e.models {
-                for &engine in &e.engines {
-                    // joulebench's own knobs sweep joulebench only; a peer
-                    // engine gets one point per threads x batch x power mode.
-                    let knobs: Vec<(CacheSpec, ConvChoice, bool, ParallelLoop)> =
-                        if engine.is_joulebench() {
-                            let mut v = Vec::new();
-                            for &cache in &e.cache {
-                                for &conv in &e.conv {
-                                    for &fusion in &e.fusion {
-                                        for &parallel in &e.parallel {
-                                            v.push((cache, conv, fusion, parallel));
-                                        }
+            e.expand(ei, &mut out);
+        }
+        out
+    }
+}
+
+impl Experiment {
+    /// This experiment's points (see [`Suite::points`]), appended to `out`.
+    fn expand(&self, ei: usize, out: &mut Vec<Point>) {
+        let e = self;
+        for model in &e.models {
+            for &engine in &e.engines {
+                // joulebench's own knobs sweep joulebench only; a peer
+                // engine gets one point per threads x batch x power mode.
+                let knobs: Vec<(CacheSpec, ConvChoice, bool, ParallelLoop)> =
+                    if engine.is_joulebench() {
+                        let mut v = Vec::new();
+                        for &cache in &e.cache {
+                            for &conv in &e.conv {
+                                for &fusion in &e.fusion {
+                                    for &parallel in &e.parallel {
+                                        v.push((cache, conv, fusion, parallel));
                                     }
                                 }
                             }
-                            v
-                        } else {
-                            vec![(CacheSpec::Auto, ConvChoice::Auto, true, ParallelLoop::Auto)]
-                        };
-                    for (cache, conv, fusion, parallel) in knobs {
-                        for &threads in &e.threads {
-                            for &batch in &e.batch {
-                                for mode in &e.power_mode {
-                                    for rep in 0..e.measurement.repetitions {
-                                        let mut p = Point {
-                                            index: 0,
-                                            id: String::new(),
-                                            experiment: e.name.clone(),
-                                            experiment_index: ei,
-                                            model: model.clone(),
-                                            engine,
-                                            threads,
-                                            batch,
-                                            cache,
-                                            parallel,
-                                            conv,
-                                            fusion,
-                                            power_mode: mode.clone(),
-                                            repetition: rep,
-                                        };
-                                        if e.exclude.iter().any(|x| x.matches(&p)) {
-                                            continue;
-                                        }
-                                        p.index = out.len();
-                                        p.id = point_id(&p);
-                                        out.push(p);
+                        }
+                        v
+                    } else {
+                        vec![(CacheSpec::Auto, ConvChoice::Auto, true, ParallelLoop::Auto)]
+                    };
+                for (cache, conv, fusion, parallel) in knobs {
+                    for &threads in &e.threads {
+                        for &batch in &e.batch {
+                            for mode in &e.power_mode {
+                                for rep in 0..e.measurement.repetitions {
+                                    let mut p = Point {
+                                        index: 0,
+                                        id: String::new(),
+                                        experiment: e.name.clone(),
+                                        experiment_index: ei,
+                                        model: model.clone(),
+                                        engine,
+                                        threads,
+                                        batch,
+                                        cache,
+                                        parallel,
+                                        conv,
+                                        fusion,
+                                        power_mode: mode.clone(),
+                                        repetition: rep,
+                                    };
+                                    if e.exclude.iter().any(|x| x.matches(&p)) {
+                                        continue;
                                     }
+                                    p.index = out.len();
+                                    p.id = point_id(&p);
+                                    out.push(p);
                                 }
                             }
                         }
@@ -379,7 +391,6 @@ impl Suite {
                 }
             }
         }
-        out
     }
 }
 
@@ -451,6 +462,7 @@ struct Partial {
     cv_warn: Option<f64>,
     allow_oversubscribe: Option<bool>,
     profile: Option<bool>,
+    tuning: Option<(TuningChoice, Range<usize>)>,
     /// Where `max_seconds` / `min_seconds` were set, for cross-checks.
     max_span: Option<Range<usize>>,
 }
@@ -512,6 +524,7 @@ const MEASURE_KEYS: &[&str] = &[
     "cv_warn",
     "allow_oversubscribe",
     "profile",
+    "tuning",
 ];
 
 struct Cx<'s> {
@@ -792,7 +805,12 @@ impl Cx<'_> {
                 .unwrap_or_else(|| vec![NONE.to_string()]),
             exclude: Vec::new(),
             measurement,
+            tuning: TuningChoice::None,
         };
+        let tuning = pick(&p.tuning, &defaults.tuning);
+        if let Some((t, _)) = &tuning {
+            e.tuning = t.clone();
+        }
         for (rule, span) in excludes {
             if let Some(key) = rule.never_matches(&e) {
                 self.problem(
@@ -803,6 +821,28 @@ impl Cx<'_> {
                 );
             }
             e.exclude.push(rule);
+        }
+        if let Some((t @ TuningChoice::Files { .. }, span)) = &tuning {
+            // Every joulebench point needs its file before anything runs.
+            let mut pts = Vec::new();
+            e.expand(0, &mut pts);
+            let mut missing: Vec<(&str, usize, usize)> = pts
+                .iter()
+                .filter(|p| p.engine.is_joulebench())
+                .filter(|p| t.find(&p.model, p.threads, p.batch).is_none())
+                .map(|p| (p.model.as_str(), p.threads, p.batch))
+                .collect();
+            missing.sort();
+            missing.dedup();
+            for (m, th, b) in missing {
+                self.problem(
+                    span.clone(),
+                    format!(
+                        "tuning = \"{}\" has no file for model {m}, {th} thread(s), batch {b}; run `joulebench tune --model {m} --threads {th} --batch {b}` into it, or use tuning = \"auto\"",
+                        t.label()
+                    ),
+                );
+            }
         }
         Some(e)
     }
@@ -942,6 +982,17 @@ impl Cx<'_> {
                 "cv_warn" => p.cv_warn = self.seconds(v, key),
                 "allow_oversubscribe" => p.allow_oversubscribe = self.boolean(v, key),
                 "profile" => p.profile = self.boolean(v, key),
+                "tuning" => {
+                    p.tuning = self.string(v, key).and_then(|s| {
+                        match TuningChoice::parse(&s, &self.dir.clone()) {
+                            Ok(t) => Some((t, v.span())),
+                            Err(msg) => {
+                                self.problem(v.span(), msg);
+                                None
+                            }
+                        }
+                    })
+                }
                 _ if extra.contains(&key) => {}
                 _ => {
                     let mut known: Vec<&str> = SWEEP_KEYS.to_vec();
