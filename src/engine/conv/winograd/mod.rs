@@ -302,7 +302,8 @@ fn input_block(
         // SAFETY: as above.
         (Isa::Avx2, Variant::F43) => unsafe { avx2::input_block_f43(x, g, start, n, zero, vb) },
         #[cfg(target_arch = "aarch64")]
-        (Isa::Neon, Variant::F43) => neon::input_block_f43(x, g, start, n, zero, vb),
+        // SAFETY: NEON is part of the aarch64 baseline.
+        (Isa::Neon, Variant::F43) => unsafe { neon::input_block_f43(x, g, start, n, zero, vb) },
         (_, Variant::F23) => f23::input_block(x, g, start, n, zero, vb),
         (_, Variant::F43) => scalar::input_block_f43(x, g, start, n, zero, vb),
     }
@@ -326,7 +327,7 @@ unsafe fn output_block(
     out: OutPtr,
 ) {
     // SAFETY (every arm): the caller's contract; the AVX2 code only runs
-    // when AVX2 and FMA were detected.
+    // when AVX2 and FMA were detected, and NEON is in the aarch64 baseline.
     unsafe {
         match (isa, v) {
             #[cfg(target_arch = "x86_64")]

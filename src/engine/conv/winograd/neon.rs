@@ -1,13 +1,16 @@
 //! F(4x4, 3x3) transforms with NEON intrinsics, 4 channels per
 //! `float32x4_t`; the remaining channels go through the scalar code. NEON is
-//! part of the aarch64 baseline, so no run-time detection is needed.
+//! part of the aarch64 baseline, so no run-time detection is needed; the
+//! functions still name it in `#[target_feature]`, which Rust requires for
+//! the intrinsics to be callable.
 
 use super::{gather, out_pixels, scalar, OutPtr, Tail};
 use crate::engine::conv::ConvGeom;
 use std::arch::aarch64::*;
 
 /// One column (or row) of `B^T d` for 4 channels; see `f43` for the matrix.
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "neon")]
 fn bt(d: [float32x4_t; 6]) -> [float32x4_t; 6] {
     let (four, five) = (vdupq_n_f32(4.0), vdupq_n_f32(5.0));
     let t0 = vfmsq_f32(d[4], four, d[2]);
@@ -25,7 +28,8 @@ fn bt(d: [float32x4_t; 6]) -> [float32x4_t; 6] {
 }
 
 /// One column (or row) of `A^T M` for 4 channels.
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "neon")]
 fn at(m: [float32x4_t; 6]) -> [float32x4_t; 4] {
     let (s1, s2) = (vaddq_f32(m[1], m[2]), vaddq_f32(m[3], m[4]));
     let (d1, d2) = (vsubq_f32(m[1], m[2]), vsubq_f32(m[3], m[4]));
@@ -39,6 +43,7 @@ fn at(m: [float32x4_t; 6]) -> [float32x4_t; 4] {
 
 /// Input transform of tiles `start..start + n` into the block's `v`
 /// (`V[xi]` of tile `t` at `v[(xi * n + t) * c ..]`).
+#[target_feature(enable = "neon")]
 pub fn input_block_f43(
     x: &[f32],
     g: &ConvGeom,
@@ -58,7 +63,8 @@ pub fn input_block_f43(
 }
 
 /// `V = B^T d B` for channels `0..c4` (a multiple of 4) of one tile.
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "neon")]
 fn input_tile(d: &[&[f32]; 36], v: &mut [f32], stride: usize, c4: usize) {
     // The loads and stores below stay inside these bounds.
     assert!(d.iter().all(|s| s.len() >= c4) && (c4 == 0 || v.len() >= 35 * stride + c4));
@@ -89,6 +95,7 @@ fn input_tile(d: &[&[f32]; 36], v: &mut [f32], stride: usize, c4: usize) {
 /// # Safety
 /// Those tiles' output pixels must be written by no other thread; `out` and
 /// the tail's residual must hold the whole output and its bias `k` values.
+#[target_feature(enable = "neon")]
 pub unsafe fn output_block_f43(
     m: &[f32],
     g: &ConvGeom,
@@ -120,7 +127,8 @@ pub unsafe fn output_block_f43(
 /// `m` must hold `35 * stride + base + k4` values; `out.ptr + dst[p] + o`
 /// (and the residual there, and the bias at `o`) for `o < k4` must be valid
 /// and the pixels written by no other thread.
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "neon")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn output_tile(
     m: &[f32],
