@@ -73,7 +73,13 @@ fn bench(c: &mut Criterion) {
         };
         let flops = g.flops_per_image().expect("shapes");
         group.throughput(Throughput::Elements(flops as u64));
-        for algo in [ConvAlgo::ConvGemm, ConvAlgo::Im2col, ConvAlgo::Pointwise] {
+        for algo in [
+            ConvAlgo::ConvGemm,
+            ConvAlgo::Im2col,
+            ConvAlgo::Pointwise,
+            ConvAlgo::Winograd,
+            ConvAlgo::Winograd4,
+        ] {
             if !algo.supports(conv) {
                 continue;
             }

@@ -123,11 +123,13 @@ enum Cmd {
         /// Untimed batches first.
         #[arg(long, default_value_t = 2)]
         warmup: usize,
-        /// Convolution lowering: auto, convgemm or im2col.
+        /// Convolution lowering: auto, convgemm, im2col, winograd (F(2x2,3x3))
+        /// or winograd4 (F(4x4,3x3)); Winograd applies to 3x3 stride-1 layers.
         #[arg(long, default_value = "auto")]
         conv: ConvChoice,
         /// Per-layer algorithm, NAME=ALGO (convgemm, im2col, pointwise,
-        /// depthwise); repeatable, overrides --conv for that layer.
+        /// depthwise, winograd, winograd4); repeatable, overrides --conv for
+        /// that layer.
         #[arg(long = "conv-layer", value_name = "NAME=ALGO")]
         conv_layer: Vec<String>,
         /// Run BatchNorm, Add and ReLU as separate layers.

@@ -36,7 +36,7 @@ fn tune_writes_the_fastest_algorithm_per_layer_and_infer_uses_it() {
     assert_eq!(t["batch"], 2);
     let layers = t["layers"].as_object().unwrap();
     assert!(!layers.is_empty());
-    let mut winograd_tried = false;
+    let (mut winograd_tried, mut winograd4_tried) = (false, false);
     for (name, l) in layers {
         let ms = l["ms"].as_object().unwrap();
         let chosen = l["algorithm"].as_str().unwrap();
@@ -47,8 +47,10 @@ fn tune_writes_the_fastest_algorithm_per_layer_and_infer_uses_it() {
             .0;
         assert_eq!(chosen, best, "{name}: {ms:?}");
         winograd_tried |= ms.contains_key("winograd");
+        winograd4_tried |= ms.contains_key("winograd4");
     }
     assert!(winograd_tried, "tiny has a 3x3 stride-1 conv: {layers:?}");
+    assert!(winograd4_tried, "F(4x4,3x3) is a candidate too: {layers:?}");
 
     // infer applies the file: each tuned layer runs the chosen algorithm.
     let out = jb(&[

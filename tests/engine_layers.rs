@@ -147,8 +147,32 @@ fn every_convolution_algorithm_on_odd_shapes() {
             1,
             window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1)),
         ),
+        // Winograd F(4x4, 3x3) edges: outputs 7x7, 5x9, 1x1 (twice) and an
+        // exact 12x12; channel counts 3, 13, 9 and 16 against the vector
+        // widths (8 on AVX2, 4 on NEON); padding 1 and 0.
+        ((7, 7, 3), 13, 1, window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1))),
+        (
+            (7, 11, 13),
+            5,
+            1,
+            window(3, 3, (1, 1), [0, 0, 0, 0], (1, 1)),
+        ),
+        (
+            (3, 3, 13),
+            20,
+            1,
+            window(3, 3, (1, 1), [0, 0, 0, 0], (1, 1)),
+        ),
+        ((1, 1, 9), 16, 1, window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1))),
+        (
+            (12, 12, 16),
+            24,
+            1,
+            window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1)),
+        ),
     ];
     let tails = ["", "bn relu", "bn add relu", "relu6"];
+    let mut worst4 = 0.0f64;
     for (i, &(shape, cout, groups, win)) in cases.iter().enumerate() {
         for (t, tail) in tails.iter().enumerate() {
             let g = conv_graph(&mut rng, shape, cout, groups, win, i % 2 == 0, tail);
@@ -164,10 +188,18 @@ fn every_convolution_algorithm_on_odd_shapes() {
                 ConvAlgo::Im2col,
                 ConvAlgo::Pointwise,
                 ConvAlgo::Winograd,
+                ConvAlgo::Winograd4,
             ] {
                 if !algo.supports(&conv) {
                     continue;
                 }
+                // F(4x4, 3x3)'s transforms have coefficients up to 8 (A^T)
+                // and 5 (B^T), costing about a decimal digit of f32.
+                let tol = if algo == ConvAlgo::Winograd4 {
+                    5e-4
+                } else {
+                    1e-4
+                };
                 for fusion in [true, false] {
                     for threads in [1, 3] {
                         let opts = SessionOptions {
@@ -179,8 +211,11 @@ fn every_convolution_algorithm_on_odd_shapes() {
                         };
                         let got = run(&g, &opts, &input);
                         let e = rel_err(&got, &want);
+                        if algo == ConvAlgo::Winograd4 {
+                            worst4 = worst4.max(e);
+                        }
                         assert!(
-                            e < 1e-4,
+                            e < tol,
                             "case {i} tail `{tail}` {algo} fusion={fusion} threads={threads}: rel err {e:e}"
                         );
                     }
@@ -188,6 +223,7 @@ fn every_convolution_algorithm_on_odd_shapes() {
             }
         }
     }
+    eprintln!("winograd4 on odd shapes: max rel err {worst4:e}");
 }
 
 #[test]
@@ -382,6 +418,108 @@ fn resnet50_fused_and_unfused_agree() {
     );
     assert!(
         fused.iter().any(|&v| v != fused[0]),
+        "output must not be constant"
+    );
+}
+
+/// Max |got - want| over the largest |want|: error at the output's scale.
+fn scale_err(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len(), "output length");
+    let scale = want.iter().fold(0.0f64, |m, &v| m.max(v.abs() as f64));
+    let worst = got
+        .iter()
+        .zip(want)
+        .map(|(&a, &b)| {
+            assert!(a.is_finite(), "non-finite output");
+            (a as f64 - b as f64).abs()
+        })
+        .fold(0.0, f64::max);
+    worst / scale.max(f64::MIN_POSITIVE)
+}
+
+/// Each 3x3 stride-1 layer of ResNet-50 (its real shape and seeded weights,
+/// on a non-negative input as after a ReLU) with both Winograd tile sizes
+/// against the f64 reference, then the whole model with every such layer on
+/// F(4x4, 3x3) against direct convolution (convGemm): within 1e-3.
+#[test]
+fn resnet50_winograd4_per_layer_and_whole_model() {
+    let g = models::build("resnet50", 3).unwrap();
+    let shapes = g.shapes().unwrap();
+    let mut rng = Rng::new(11);
+    let mut layers = 0;
+    let (mut worst2, mut worst4) = (0.0f64, 0.0f64);
+    for node in &g.nodes {
+        let Op::Conv(cv) = &node.op else { continue };
+        if !ConvAlgo::Winograd4.supports(cv) {
+            continue;
+        }
+        layers += 1;
+        let s = shapes[node.inputs[0]];
+        let mut one = Graph::new("layer", s.h, s.w, s.c);
+        one.push("conv", Op::Conv(cv.clone()), &[0]);
+        let input: Vec<f32> = rng.vec(s.h * s.w * s.c).iter().map(|v| v.abs()).collect();
+        let want: Vec<f32> = reference::forward(&one, &input, 1)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let mut errs = [0.0; 2];
+        for (e, algo) in errs
+            .iter_mut()
+            .zip([ConvAlgo::Winograd, ConvAlgo::Winograd4])
+        {
+            let opts = SessionOptions {
+                threads: 2,
+                conv_overrides: HashMap::from([("conv".to_string(), algo)]),
+                ..SessionOptions::default()
+            };
+            *e = scale_err(&run(&one, &opts, &input), &want);
+        }
+        eprintln!(
+            "resnet50 {:<24} {:>3}x{:<3} {:>4}->{:<4} rel err winograd {:.2e} winograd4 {:.2e}",
+            node.name, s.h, s.w, s.c, cv.cout, errs[0], errs[1]
+        );
+        worst2 = worst2.max(errs[0]);
+        worst4 = worst4.max(errs[1]);
+    }
+    assert!(
+        layers >= 13,
+        "ResNet-50 v1.5 has 13 3x3 stride-1 convolutions, found {layers}"
+    );
+    assert!(worst4 < 1e-4, "per-layer winograd4 rel err {worst4:e}");
+    assert!(worst2 < 1e-5, "per-layer winograd rel err {worst2:e}");
+
+    let input = Rng::new(4).vec(224 * 224 * 3);
+    let whole = |conv: ConvChoice| {
+        run(
+            &g,
+            &SessionOptions {
+                threads: 2,
+                conv,
+                ..SessionOptions::default()
+            },
+            &input,
+        )
+    };
+    let direct = whole(ConvChoice::ConvGemm);
+    let w4 = whole(ConvChoice::Winograd4);
+    let e = scale_err(&w4, &direct);
+    // Also against the logits' spread, in case a common offset dominates the scale.
+    let (lo, hi) = direct
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let worst = w4
+        .iter()
+        .zip(&direct)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!(
+        "resnet50 whole model, every eligible layer on winograd4 vs convgemm: rel err {e:.2e} \
+         (max |diff| {worst:.2e} over logit range {:.3e})",
+        hi - lo
+    );
+    assert!(e < 1e-3, "winograd4 vs convgemm rel err {e:e}");
+    assert!(
+        w4.iter().any(|&v| v != w4[0]),
         "output must not be constant"
     );
 }

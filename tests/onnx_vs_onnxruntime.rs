@@ -76,8 +76,9 @@ fn every_model_matches_onnxruntime_within_1e4() {
     for (name, extra) in MODELS.iter().map(|m| (*m, &["--threads", "2"][..])).chain([
         ("resnet50", &["--no-fusion", "--conv", "im2col"][..]),
         ("resnet50", &["--conv", "winograd", "--threads", "2"][..]),
+        ("resnet50", &["--conv", "winograd4", "--threads", "2"][..]),
     ]) {
-        let ours = dir.join(format!("{name}.ours{}.npy", extra.len()));
+        let ours = dir.join(format!("{name}.ours-{}.npy", extra.join("")));
         infer(
             &dir.join(format!("{name}.onnx")),
             &dir.join(format!("{name}.input.npy")),

@@ -55,6 +55,7 @@ fn inference_allocates_nothing_after_the_first_run() {
         ("resnet18", 1, 2, true, ConvChoice::Auto),
         ("resnet18", 2, 2, true, ConvChoice::Winograd),
         ("tiny", 1, 1, true, ConvChoice::Winograd),
+        ("tiny", 2, 2, true, ConvChoice::Winograd4),
     ] {
         // A thread of its own per configuration, so the calling thread is
         // worker 0 of the pool (see engine::gemm::threads).

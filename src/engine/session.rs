@@ -257,9 +257,9 @@ impl Session {
                     }
                     let (packed, dw) = if algo == ConvAlgo::Depthwise {
                         (Vec::new(), conv::depthwise::weights(cv, scale.as_deref()))
-                    } else if algo == ConvAlgo::Winograd {
-                        let mut v = Vec::with_capacity(16);
-                        for u in conv::winograd::filter_transform(cv, scale.as_deref()) {
+                    } else if let Some(wv) = algo.winograd() {
+                        let mut v = Vec::with_capacity(wv.points());
+                        for u in conv::winograd::filter_transform(wv, cv, scale.as_deref()) {
                             v.push(gemm.pack_b(MatRef::row_major(&u, cv.cin, cv.cout)?)?);
                         }
                         (v, Vec::new())
@@ -410,11 +410,10 @@ impl Session {
         let wino_scratch = steps
             .iter()
             .filter_map(|s| match &s.kind {
-                Kind::Conv(c) if c.algo == ConvAlgo::Winograd => Some(winograd::scratch_len(
-                    shapes[s.inputs[0]].c,
-                    c.cout,
-                    kernel.mr,
-                )),
+                Kind::Conv(c) => c
+                    .algo
+                    .winograd()
+                    .map(|v| winograd::scratch_len(v, shapes[s.inputs[0]].c, c.cout, kernel.mr)),
                 _ => None,
             })
             .max();
@@ -792,11 +791,11 @@ fn run_conv(
         });
         return Ok(());
     }
-    if c.algo == ConvAlgo::Winograd {
-        let (_, _, total) = winograd::tiles(&geom);
+    if let Some(v) = c.algo.winograd() {
+        let (_, _, total) = winograd::tiles(v, &geom);
         let jobs = wino.len().min(total).max(1);
         let per = total.div_ceil(jobs);
-        let outp = winograd::OutPtr(out.as_mut_ptr());
+        let outp = winograd::OutPtr::new(out);
         let tail = winograd::Tail {
             bias: c.bias.as_deref(),
             residual,
@@ -808,7 +807,7 @@ fn run_conv(
                 reason: "a Winograd worker panicked earlier".into(),
             })?;
             let range = j * per..((j + 1) * per).min(total);
-            winograd::run_tiles(&mut w, x, &geom, &c.packed, c.cout, &tail, outp, range)
+            winograd::run_tiles(v, &mut w, x, &geom, &c.packed, c.cout, &tail, outp, range)
         };
         return match gemm.pool() {
             Some(p) if jobs > 1 => p.install(|| (0..jobs).into_par_iter().try_for_each(job)),

@@ -1,6 +1,6 @@
 //! `joulebench tune`: best-of algorithm choice per convolution layer, as in
 //! the seed's framework. Every applicable lowering (convGemm, explicit im2col,
-//! Winograd) runs the whole model with per-layer profiling, in interleaved
+//! Winograd F(2x2, 3x3) and F(4x4, 3x3)) runs the whole model with per-layer profiling, in interleaved
 //! rounds so machine noise hits all candidates alike; each layer keeps the
 //! algorithm with the lowest per-round time. The result is a tuning file keyed
 //! by machine, kernel, threads and batch, which `infer --tuning` and suites use.
@@ -16,10 +16,11 @@ use std::fmt;
 use std::path::Path;
 
 /// The candidates, in a fixed order: what tuning compares never depends on timing.
-const CANDIDATES: [ConvChoice; 3] = [
+const CANDIDATES: [ConvChoice; 4] = [
     ConvChoice::ConvGemm,
     ConvChoice::Im2col,
     ConvChoice::Winograd,
+    ConvChoice::Winograd4,
 ];
 
 #[derive(Clone, Debug)]
@@ -228,19 +229,20 @@ impl fmt::Display for Tuning {
         )?;
         writeln!(
             f,
-            "  {:<28} {:<10} {:>10} {:>10} {:>10}",
-            "layer", "chosen", "convgemm", "im2col", "winograd"
+            "  {:<28} {:<10} {:>10} {:>10} {:>10} {:>10}",
+            "layer", "chosen", "convgemm", "im2col", "winograd", "winograd4"
         )?;
         for (name, l) in &self.layers {
             let ms = |a: &str| l.ms.get(a).map_or("-".to_string(), |v| format!("{v:.3}"));
             writeln!(
                 f,
-                "  {:<28} {:<10} {:>10} {:>10} {:>10}",
+                "  {:<28} {:<10} {:>10} {:>10} {:>10} {:>10}",
                 name,
                 l.algorithm.name(),
                 ms("convgemm"),
                 ms("im2col"),
-                ms("winograd")
+                ms("winograd"),
+                ms("winograd4")
             )?;
         }
         write!(

@@ -29,6 +29,8 @@ pub enum ConvAlgo {
     Depthwise,
     /// Winograd F(2x2, 3x3) for 3x3 stride-1 layers.
     Winograd,
+    /// Winograd F(4x4, 3x3) for 3x3 stride-1 layers.
+    Winograd4,
 }
 
 /// A model-wide algorithm request; `Auto` picks per layer by shape.
@@ -39,11 +41,22 @@ pub enum ConvChoice {
     Auto,
     ConvGemm,
     Im2col,
-    /// Winograd where it applies (3x3, stride 1), else as `Auto`.
+    /// Winograd F(2x2, 3x3) where it applies (3x3, stride 1), else as `Auto`.
     Winograd,
+    /// Winograd F(4x4, 3x3) where it applies, else as `Auto`.
+    Winograd4,
 }
 
 impl ConvAlgo {
+    /// The Winograd tile size, for the Winograd algorithms.
+    pub fn winograd(self) -> Option<winograd::Variant> {
+        match self {
+            ConvAlgo::Winograd => Some(winograd::Variant::F23),
+            ConvAlgo::Winograd4 => Some(winograd::Variant::F43),
+            _ => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ConvAlgo::ConvGemm => "convgemm",
@@ -51,6 +64,7 @@ impl ConvAlgo {
             ConvAlgo::Pointwise => "pointwise",
             ConvAlgo::Depthwise => "depthwise",
             ConvAlgo::Winograd => "winograd",
+            ConvAlgo::Winograd4 => "winograd4",
         }
     }
 
@@ -60,7 +74,7 @@ impl ConvAlgo {
             ConvAlgo::ConvGemm | ConvAlgo::Im2col => true,
             ConvAlgo::Pointwise => is_pointwise(&conv.window),
             ConvAlgo::Depthwise => conv.is_depthwise(),
-            ConvAlgo::Winograd => winograd::supports(conv),
+            ConvAlgo::Winograd | ConvAlgo::Winograd4 => winograd::supports(conv),
         }
     }
 }
@@ -80,9 +94,10 @@ impl FromStr for ConvAlgo {
             "pointwise" | "1x1" => Ok(ConvAlgo::Pointwise),
             "depthwise" => Ok(ConvAlgo::Depthwise),
             "winograd" => Ok(ConvAlgo::Winograd),
+            "winograd4" => Ok(ConvAlgo::Winograd4),
             other => Err(EngineError::param(
                 "conv",
-                format!("unknown convolution algorithm `{other}`; use convgemm, im2col, pointwise, depthwise or winograd"),
+                format!("unknown convolution algorithm `{other}`; use convgemm, im2col, pointwise, depthwise, winograd or winograd4"),
             )),
         }
     }
@@ -90,7 +105,7 @@ impl FromStr for ConvAlgo {
 
 impl ConvChoice {
     /// The accepted spellings, for messages.
-    pub const CHOICES: &'static str = "auto, convgemm, im2col or winograd";
+    pub const CHOICES: &'static str = "auto, convgemm, im2col, winograd or winograd4";
 }
 
 impl FromStr for ConvChoice {
@@ -101,6 +116,7 @@ impl FromStr for ConvChoice {
             "convgemm" => Ok(ConvChoice::ConvGemm),
             "im2col" => Ok(ConvChoice::Im2col),
             "winograd" => Ok(ConvChoice::Winograd),
+            "winograd4" => Ok(ConvChoice::Winograd4),
             other => Err(EngineError::param(
                 "conv",
                 format!(
@@ -119,6 +135,7 @@ impl fmt::Display for ConvChoice {
             ConvChoice::ConvGemm => "convgemm",
             ConvChoice::Im2col => "im2col",
             ConvChoice::Winograd => "winograd",
+            ConvChoice::Winograd4 => "winograd4",
         })
     }
 }
@@ -135,6 +152,8 @@ pub fn choose(conv: &Conv, choice: ConvChoice) -> ConvAlgo {
         ConvAlgo::Depthwise
     } else if choice == ConvChoice::Winograd && winograd::supports(conv) {
         ConvAlgo::Winograd
+    } else if choice == ConvChoice::Winograd4 && winograd::supports(conv) {
+        ConvAlgo::Winograd4
     } else if is_pointwise(&conv.window) {
         ConvAlgo::Pointwise
     } else if choice == ConvChoice::Im2col {
