@@ -21,7 +21,8 @@ if [ ! -x "$venv/bin/python" ]; then
     "$venv/bin/pip" install -q onnx onnxruntime numpy threadpoolctl
 fi
 [ -f "$model" ] || "$venv/bin/python" "$peers/make_resnet50_onnx.py" "$model"
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+# FEATURES (e.g. "tract") keeps a release build made with them.
+cargo build --release --quiet --manifest-path "$here/Cargo.toml" ${FEATURES:+--features "$FEATURES"}
 jb=$here/target/release/joulebench
 out=$(mktemp)
 tunedir=$(mktemp -d)
