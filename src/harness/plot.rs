@@ -1195,12 +1195,21 @@ fn param_label(r: &Row, p: &str) -> String {
     }
 }
 
+/// Whether knob `p` means anything for row `r`: joulebench's own knobs do
+/// not for a peer engine's rows (which record them empty or zero).
+fn applies(r: &Row, p: &str) -> bool {
+    !matches!(p, "fusion" | "cache" | "loop") || matches!(r.text("engine"), "" | "joulebench")
+}
+
 fn varying<'a>(rows: &[&Row], params: &[&'a str]) -> Vec<&'a str> {
     params
         .iter()
         .copied()
         .filter(|p| {
-            let mut vals = rows.iter().map(|r| param_value(r, p));
+            let mut vals = rows
+                .iter()
+                .filter(|r| applies(r, p))
+                .map(|r| param_value(r, p));
             let first = vals.next();
             vals.any(|v| Some(v) != first)
         })
@@ -1244,10 +1253,40 @@ fn group_by<'a>(rows: &[&'a Row], params: &[&str]) -> Vec<(Vec<String>, Vec<&'a 
     m
 }
 
+/// Panels: rows grouped by `params`; a peer engine's rows join every panel
+/// whose values they match on the knobs that apply to them, so engines are
+/// drawn side by side with each of joulebench's configurations.
+fn panel_groups<'a>(rows: &[&'a Row], params: &[&str]) -> Vec<(Vec<String>, Vec<&'a Row>)> {
+    let full = |r: &Row| params.iter().all(|p| applies(r, p));
+    let own: Vec<&Row> = rows.iter().copied().filter(|r| full(r)).collect();
+    let mut groups = group_by(&own, params);
+    let mut rest = Vec::new();
+    for r in rows.iter().copied().filter(|r| !full(r)) {
+        let mut placed = false;
+        for (key, members) in groups.iter_mut() {
+            let fits = params
+                .iter()
+                .zip(key.iter())
+                .all(|(p, v)| !applies(r, p) || param_value(r, p) == *v);
+            if fits {
+                members.push(r);
+                placed = true;
+            }
+        }
+        if !placed {
+            rest.push(r);
+        }
+    }
+    groups.extend(group_by(&rest, params));
+    groups
+}
+
 fn labels(r: &Row, params: &[&str]) -> String {
+    // A peer engine's row has no `conv`: no empty item in its label.
     params
         .iter()
         .map(|p| param_label(r, p))
+        .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -1383,7 +1422,7 @@ fn metric_figure(
             }
         }
         let mut panels = Vec::new();
-        let groups = group_by(&rows, &panel_params);
+        let groups = panel_groups(&rows, &panel_params);
         let dropped = groups.len().saturating_sub(MAX_PANELS);
         for (_, prows) in groups.into_iter().take(MAX_PANELS) {
             let mut series = Vec::new();
@@ -1587,7 +1626,10 @@ fn modes_figure(
         });
     }
     let mut panels = Vec::new();
-    for (_, prows) in group_by(&rows, &panel_params).into_iter().take(MAX_PANELS) {
+    for (_, prows) in panel_groups(&rows, &panel_params)
+        .into_iter()
+        .take(MAX_PANELS)
+    {
         let mut series = Vec::new();
         for (li, (lkey, _)) in lines.iter().enumerate() {
             let mut pts: Vec<Xy> = group_by(&prows, &["threads", "power_mode"])
@@ -2240,6 +2282,49 @@ mod tests {
         p.sort_by(|a, b| a.0.total_cmp(&b.0));
         p.dedup();
         assert_eq!(p, vec![(1.0, 5.0), (2.0, 4.0), (3.0, 1.0)]);
+    }
+
+    #[test]
+    fn peer_engine_rows_join_every_panel_of_joulebench_knobs() {
+        let row = |engine: &str, fusion: &str, mc: &str, mode: &str| {
+            Row::from_pairs([
+                ("engine", engine),
+                ("fusion", fusion),
+                ("mc", mc),
+                ("nc", mc),
+                ("kc", mc),
+                ("loop", if engine == "joulebench" { "auto" } else { "" }),
+                ("cpus", ""),
+                ("power_mode", mode),
+            ])
+        };
+        let rows = [
+            row("joulebench", "true", "252", "none"),
+            row("joulebench", "false", "252", "none"),
+            row("onnxruntime", "false", "0", "none"),
+            row("tract", "false", "0", "none"),
+            row("tract", "false", "0", "slow"),
+        ];
+        let refs: Vec<&Row> = rows.iter().collect();
+        // The peers' zero cache sizes do not make `cache` vary.
+        assert_eq!(varying(&refs, PANEL_PARAMS), ["fusion", "power_mode"]);
+        let groups = panel_groups(&refs, &["fusion", "power_mode"]);
+        let engines: Vec<Vec<&str>> = groups
+            .iter()
+            .map(|(_, rs)| rs.iter().map(|r| r.text("engine")).collect())
+            .collect();
+        // fused and unfused joulebench each with both peers; tract's own mode alone.
+        assert_eq!(
+            engines,
+            [
+                vec!["joulebench", "onnxruntime", "tract"],
+                vec!["joulebench", "onnxruntime", "tract"],
+                vec!["tract"],
+            ]
+        );
+        assert_eq!(labels(&rows[2], &["engine", "conv"]), "onnxruntime");
+        assert_eq!(groups[0].0, ["false", "none"]);
+        assert_eq!(groups[1].0, ["true", "none"]);
     }
 
     #[test]
