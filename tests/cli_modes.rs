@@ -81,6 +81,19 @@ maxn = { nvpmodel = 0, jetson_clocks = true }"#;
 const AXIS: &str = r#"power_mode = ["slow", "none", "maxn", "little"]"#;
 const SHORT: &str = "min_seconds = 0\nmin_batches = 2";
 
+/// `joulebench run SUITE --out OUT --sysfs-root ROOT --quiet`.
+fn run_suite(suite: &Path, out: &Path, root: &Path) -> std::process::Output {
+    run(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--sysfs-root",
+        root.to_str().unwrap(),
+        "--quiet",
+    ])
+}
+
 fn run_dir(out: &Path) -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(out.join("modes"))
         .unwrap()
@@ -97,15 +110,7 @@ fn modes_are_applied_recorded_grouped_and_restored() {
     let before = state(&root);
     let s = suite(&d, &root, MODES, AXIS, SHORT);
     let out = d.join("out");
-    let o = run(&[
-        "run",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--sysfs-root",
-        root.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_suite(&s, &out, &root);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Everything is back as found.
     assert_eq!(state(&root), before);
@@ -179,15 +184,7 @@ fn every_run_records_conditions_or_says_why_not() {
     std::fs::write(root.join("bin/throttled"), "0x50004\n").unwrap();
     let s = suite(&d, &root, "", "", SHORT);
     let out = d.join("out");
-    let o = run(&[
-        "run",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--sysfs-root",
-        root.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_suite(&s, &out, &root);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows: Vec<ResultRow> = read_rows(&run_dir(&out).join("results.csv")).unwrap();
     assert_eq!(rows.len(), 2);
@@ -213,15 +210,7 @@ fn every_run_records_conditions_or_says_why_not() {
     )
     .unwrap();
     let out = d.join("out");
-    let o = run(&[
-        "run",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--sysfs-root",
-        empty.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_suite(&s, &out, &empty);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let dir = run_dir(&out);
     let rows: Vec<ResultRow> = read_rows(&dir.join("results.csv")).unwrap();
@@ -520,15 +509,7 @@ fn an_error_mid_suite_restores_and_a_bad_value_is_refused_up_front() {
         SHORT,
     );
     let out = d.join("out");
-    let o = run(&[
-        "run",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--sysfs-root",
-        root.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_suite(&s, &out, &root);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("invalid mode 7"), "{err}");
@@ -606,15 +587,7 @@ fn peer_engine_points_sweep_power_modes_too() {
     );
     let s = suite(&d, &root, MODES, &axis, SHORT);
     let out = d.join("out");
-    let o = run(&[
-        "run",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--sysfs-root",
-        root.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_suite(&s, &out, &root);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(state(&root), before);
     let rows: Vec<ResultRow> = read_rows(&run_dir(&out).join("results.csv")).unwrap();

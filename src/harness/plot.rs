@@ -1281,6 +1281,19 @@ fn panel_groups<'a>(rows: &[&'a Row], params: &[&str]) -> Vec<(Vec<String>, Vec<
     groups
 }
 
+/// Joules per image in mJ when the largest is below half a joule.
+fn energy_unit(rows: &[&Row]) -> (f64, &'static str) {
+    let jmax = rows
+        .iter()
+        .filter_map(|r| r.joules_per_image())
+        .fold(0.0f64, f64::max);
+    if jmax < 0.5 {
+        (1e3, "mJ")
+    } else {
+        (1.0, "J")
+    }
+}
+
 fn labels(r: &Row, params: &[&str]) -> String {
     // A peer engine's row has no `conv`: no empty item in its label.
     params
@@ -2125,11 +2138,7 @@ pub fn plot_data(
             )?;
             add("latency", ctx.title("Batch latency"), files);
             if has_energy {
-                let jmax = rows
-                    .iter()
-                    .filter_map(|r| r.joules_per_image())
-                    .fold(0.0f64, f64::max);
-                let (scale, unit) = if jmax < 0.5 { (1e3, "mJ") } else { (1.0, "J") };
+                let (scale, unit) = energy_unit(&rows);
                 let total = Metric {
                     name: "total",
                     value: Row::joules_per_image,
@@ -2185,11 +2194,7 @@ pub fn plot_data(
                 files,
             );
             if has_energy {
-                let jmax = rows
-                    .iter()
-                    .filter_map(|r| r.joules_per_image())
-                    .fold(0.0f64, f64::max);
-                let (scale, unit) = if jmax < 0.5 { (1e3, "mJ") } else { (1.0, "J") };
+                let (scale, unit) = energy_unit(&rows);
                 let energy = Metric {
                     name: "total",
                     value: Row::joules_per_image,

@@ -521,15 +521,7 @@ mod tests {
         r.throttled = Some(true);
         rewrite(&p, &[r]).unwrap();
         // Cut the 8 condition columns and status: the format of the power version.
-        let text = std::fs::read_to_string(&p).unwrap();
-        let cut: String = text
-            .lines()
-            .map(|l| {
-                let mut f: Vec<&str> = l.split(',').collect();
-                f.truncate(f.len() - 9);
-                f.join(",") + "\n"
-            })
-            .collect();
+        let cut = drop_last_columns(&p, 9);
         assert!(cut.lines().next().unwrap().ends_with(",window_end_s"));
         std::fs::write(&p, cut).unwrap();
         assert!(!has_current_header(&p));
@@ -549,21 +541,26 @@ mod tests {
         r.throttled = Some(true);
         rewrite(&p, &[r]).unwrap();
         // Cut the status column: the format of the power-modes version.
-        let text = std::fs::read_to_string(&p).unwrap();
-        let cut: String = text
-            .lines()
-            .map(|l| {
-                let mut f: Vec<&str> = l.split(',').collect();
-                f.truncate(f.len() - 1);
-                f.join(",") + "\n"
-            })
-            .collect();
+        let cut = drop_last_columns(&p, 1);
         assert!(cut.lines().next().unwrap().ends_with(",throttled"));
         std::fs::write(&p, cut).unwrap();
         assert!(!has_current_header(&p));
         let back: Vec<ResultRow> = read_rows(&p).unwrap();
         assert_eq!(back[0].status, "ok");
         assert_eq!(back[0].throttled, Some(true));
+    }
+
+    /// `path`'s text without its last `n` columns (no quoted commas in these rows).
+    fn drop_last_columns(path: &Path, n: usize) -> String {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(',').collect();
+                f.truncate(f.len() - n);
+                f.join(",") + "\n"
+            })
+            .collect()
     }
 
     fn tmpdir(name: &str) -> PathBuf {

@@ -368,6 +368,24 @@ fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), HarnessError> {
         })
 }
 
+/// Drops from the per-batch file `path` (if any) the rows of points not in
+/// `done`: a dropped point runs again and writes them anew.
+fn keep_done<T: serde::Serialize + serde::de::DeserializeOwned>(
+    path: &Path,
+    done: &HashSet<String>,
+    point: impl Fn(&T) -> &String,
+) -> Result<(), HarnessError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let (rows, _) = records::read_rows_lenient::<T>(path)?;
+    let keep: Vec<T> = rows
+        .into_iter()
+        .filter(|r| done.contains(point(r)))
+        .collect();
+    records::rewrite(path, &keep)
+}
+
 /// Reads what a previous run in `dir` recorded; repairs a torn last row and
 /// drops samples of points that have no results row. Returns the recorded
 /// point ids.
@@ -438,33 +456,9 @@ fn prepare_resume(
             records::rewrite(&results, &rows)?;
         }
     }
-    let samples = dir.join("samples.csv");
-    if samples.exists() {
-        let (rows, _) = records::read_rows_lenient::<SampleRow>(&samples)?;
-        let keep: Vec<SampleRow> = rows
-            .into_iter()
-            .filter(|s| done.contains(&s.point))
-            .collect();
-        records::rewrite(&samples, &keep)?;
-    }
-    let power_csv = dir.join("power.csv");
-    if power_csv.exists() {
-        let (rows, _) = records::read_rows_lenient::<PowerRow>(&power_csv)?;
-        let keep: Vec<PowerRow> = rows
-            .into_iter()
-            .filter(|s| done.contains(&s.point))
-            .collect();
-        records::rewrite(&power_csv, &keep)?;
-    }
-    let profile = dir.join("profile.csv");
-    if profile.exists() {
-        let (rows, _) = records::read_rows_lenient::<ProfileRow>(&profile)?;
-        let keep: Vec<ProfileRow> = rows
-            .into_iter()
-            .filter(|p| done.contains(&p.point))
-            .collect();
-        records::rewrite(&profile, &keep)?;
-    }
+    keep_done::<SampleRow>(&dir.join("samples.csv"), &done, |r| &r.point)?;
+    keep_done::<PowerRow>(&dir.join("power.csv"), &done, |r| &r.point)?;
+    keep_done::<ProfileRow>(&dir.join("profile.csv"), &done, |r| &r.point)?;
     Ok(done)
 }
 
