@@ -88,11 +88,19 @@ unsafe fn micro_rows<const M: usize>(
             b = unsafe { b.add(NR) };
         }};
     }
-    // Start pulling the C tile towards L1 while the product is computed.
-    if ctx.beta != 0.0 {
-        for i in 0..m {
-            // SAFETY: prefetch is a hint and never faults; the address is in the tile.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(c.add(i * rs) as *const i8) };
+    // Start pulling the C tile (read when beta != 0, written in any case) and
+    // the residual towards L1 while the product is computed: with a short k
+    // (64 in ResNet's first stage) their misses would otherwise stall the
+    // epilogue for a sizeable share of the tile's time.
+    let res = ctx.last && !ctx.residual.is_null();
+    for i in 0..m {
+        // SAFETY: prefetch is a hint and never faults; row i < m of the tile
+        // and of the residual tile exist (caller's guarantee).
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * rs) as *const i8);
+            if res {
+                _mm_prefetch::<_MM_HINT_T0>(ctx.residual.add(i * ctx.res_rs) as *const i8);
+            }
         }
     }
     let mut k = kc;
