@@ -109,7 +109,7 @@ enum Cmd {
         /// Write the output of one inference on the input as .npy.
         #[arg(long, value_name = "Y.npy")]
         output: Option<PathBuf>,
-        /// Per-layer algorithms from `joulebench tune` (--conv-layer wins).
+        /// Per-layer algorithms and blockings from `joulebench tune` (--conv-layer wins; --mc/--nc/--kc apply to every layer)
         #[arg(long, value_name = "FILE")]
         tuning: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
@@ -412,6 +412,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 warmup,
                 conv,
                 conv_layers: infer_cmd::parse_conv_layers(&conv_layer)?,
+                layer_cache: Default::default(),
                 fusion: !no_fusion,
                 mc,
                 nc,

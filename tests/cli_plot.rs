@@ -324,7 +324,7 @@ fn run_draws_the_figures_into_the_run_directory_unless_no_plot() {
             // profile = true: every point's layers in profile.csv, and their figure.
             let profile = std::fs::read_to_string(dirs[0].join("profile.csv")).unwrap();
             assert!(profile.starts_with(
-                "point,layer_index,name,op,algorithm,output,ms_per_batch,share,gflops\n"
+                "point,layer_index,name,op,algorithm,output,ms_per_batch,share,gflops,blocking\n"
             ));
             for t in 1..=2 {
                 for b in 1..=2 {

@@ -6,7 +6,7 @@ mod common;
 
 use common::{reference, Rng};
 use joulebench::engine::conv::{ConvAlgo, ConvChoice};
-use joulebench::engine::gemm::{Activation, ParallelLoop};
+use joulebench::engine::gemm::{Activation, CacheConfig, ParallelLoop};
 use joulebench::engine::graph::{BatchNorm, Conv, Dense, Graph, Op, PoolKind, Window};
 use joulebench::engine::models;
 use joulebench::engine::session::{Session, SessionOptions};
@@ -200,13 +200,24 @@ fn every_convolution_algorithm_on_odd_shapes() {
                 } else {
                     1e-4
                 };
-                for fusion in [true, false] {
+                // The layer's own blocking (as tuning sets it): k-blocks of 7
+                // and A blocks of 12 rows, unlike the session's, for packing
+                // and running.
+                let own = CacheConfig {
+                    mc: 12,
+                    nc: 32,
+                    kc: 7,
+                };
+                for (fusion, blocking) in [(true, None), (false, None), (true, Some(own))] {
                     for threads in [1, 3] {
                         let opts = SessionOptions {
                             batch,
                             threads,
                             fusion,
                             conv_overrides: HashMap::from([("conv".to_string(), algo)]),
+                            layer_cache: blocking
+                                .map(|c| HashMap::from([("conv".to_string(), c)]))
+                                .unwrap_or_default(),
                             ..SessionOptions::default()
                         };
                         let got = run(&g, &opts, &input);
@@ -216,7 +227,7 @@ fn every_convolution_algorithm_on_odd_shapes() {
                         }
                         assert!(
                             e < tol,
-                            "case {i} tail `{tail}` {algo} fusion={fusion} threads={threads}: rel err {e:e}"
+                            "case {i} tail `{tail}` {algo} fusion={fusion} threads={threads} blocking {blocking:?}: rel err {e:e}"
                         );
                     }
                 }
@@ -556,6 +567,29 @@ fn bad_run_parameters_are_errors() {
         ..SessionOptions::default()
     };
     assert!(Session::new(&g, &bad_override).is_err());
+    let blocking = |name: &str, mc: usize| SessionOptions {
+        layer_cache: HashMap::from([(name.to_string(), CacheConfig { mc, nc: 64, kc: 32 })]),
+        ..SessionOptions::default()
+    };
+    let e = Session::new(&g, &blocking("no-such-layer", 12))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("no-such-layer"), "{e}");
+    let e = Session::new(&g, &blocking("pw.conv", 0)).err().unwrap();
+    assert!(
+        e.to_string().contains("`pw.conv`") && e.to_string().contains("mc"),
+        "{e}"
+    );
+    // The layer list shows a layer's own blocking, and only there.
+    let s = Session::new(&g, &blocking("pw.conv", 12)).unwrap();
+    for l in s.layers() {
+        let want = if l.name == "pw.conv" {
+            "mc=12 nc=64 kc=32"
+        } else {
+            ""
+        };
+        assert_eq!(l.blocking, want, "{l:?}");
+    }
     let mut s = Session::new(&g, &SessionOptions::default()).unwrap();
     assert!(s.run(&[0.0; 5]).is_err(), "wrong input length");
     let _ = ParallelLoop::Auto;

@@ -20,9 +20,13 @@ fn ok(out: &std::process::Output) {
     );
 }
 
+/// A layer's algorithm and its own blocking as profile.csv shows it.
+type Layers = BTreeMap<String, (String, String)>;
+
 /// `joulebench tune` on tiny into `file`, then every layer forced to `algo`
-/// where it ran (so the choice is known and differs from the default).
-fn tuning_file(file: &Path, batch: usize, algo: &str) -> BTreeMap<String, String> {
+/// where it ran (so the choice is known and differs from the default) and to
+/// blocking `mc=12 nc=64 kc=32` if `own_blocking`, else to the session's.
+fn tuning_file(file: &Path, batch: usize, algo: &str, own_blocking: bool) -> Layers {
     ok(&jb(&[
         "tune",
         "--model",
@@ -46,7 +50,14 @@ fn tuning_file(file: &Path, batch: usize, algo: &str) -> BTreeMap<String, String
             l["algorithm"].as_str().unwrap().to_string()
         };
         l["algorithm"] = a.clone().into();
-        chosen.insert(name.clone(), a);
+        let blocking = if own_blocking {
+            l["cache"] = serde_json::json!({"mc": 12, "nc": 64, "kc": 32});
+            "mc=12 nc=64 kc=32"
+        } else {
+            l.as_object_mut().unwrap().remove("cache");
+            ""
+        };
+        chosen.insert(name.clone(), (a, blocking.to_string()));
     }
     std::fs::write(file, serde_json::to_string_pretty(&t).unwrap()).unwrap();
     chosen
@@ -85,13 +96,14 @@ fn run_suite(s: &Path, out: &Path) -> std::process::Output {
     ])
 }
 
-/// Each profiled conv layer of `point` ran the algorithm `want` names.
-fn check_profile(dir: &Path, point: &str, want: &BTreeMap<String, String>) {
+/// Each profiled conv layer of `point` ran the algorithm and blocking `want` names.
+fn check_profile(dir: &Path, point: &str, want: &Layers) {
     let prof: Vec<ProfileRow> = read_rows(&dir.join("profile.csv")).unwrap();
     let mut seen = 0;
     for r in prof.iter().filter(|r| r.point == point) {
-        if let Some(a) = want.get(&r.name) {
+        if let Some((a, b)) = want.get(&r.name) {
             assert_eq!(&r.algorithm, a, "{point} {}", r.name);
+            assert_eq!(&r.blocking, b, "{point} {}", r.name);
             seen += 1;
         }
     }
@@ -103,11 +115,12 @@ fn a_directory_of_tuning_files_sets_each_points_layers() {
     let d = tmpdir("files");
     let tdir = d.join("tunings");
     std::fs::create_dir_all(&tdir).unwrap();
-    // batch 1 forced to im2col, batch 2 to winograd: each point must get its own.
-    let b1 = tuning_file(&tdir.join("b1.json"), 1, "im2col");
-    let b2 = tuning_file(&tdir.join("b2.json"), 2, "winograd");
-    assert!(b1.values().any(|a| a == "im2col"), "{b1:?}");
-    assert!(b2.values().any(|a| a == "winograd"), "{b2:?}");
+    // batch 1 forced to im2col, batch 2 to winograd with the layers' own
+    // blocking: each point must get its own.
+    let b1 = tuning_file(&tdir.join("b1.json"), 1, "im2col", false);
+    let b2 = tuning_file(&tdir.join("b2.json"), 2, "winograd", true);
+    assert!(b1.values().any(|(a, _)| a == "im2col"), "{b1:?}");
+    assert!(b2.values().any(|(a, _)| a == "winograd"), "{b2:?}");
     let s = suite(&d, "batch = [1, 2]\ntuning = \"tunings\"");
     let out = d.join("out");
     ok(&run_suite(&s, &out));
@@ -143,11 +156,18 @@ fn auto_tunes_once_per_model_threads_and_batch_into_the_run_directory() {
         )
         .unwrap();
         assert_eq!(t["batch"], r.batch);
-        let want: BTreeMap<String, String> = t["layers"]
+        let blocking = |c: &serde_json::Value| match c.is_null() {
+            true => String::new(),
+            false => format!("mc={} nc={} kc={}", c["mc"], c["nc"], c["kc"]),
+        };
+        let want: Layers = t["layers"]
             .as_object()
             .unwrap()
             .iter()
-            .map(|(k, v)| (k.clone(), v["algorithm"].as_str().unwrap().to_string()))
+            .map(|(k, v)| {
+                let a = v["algorithm"].as_str().unwrap().to_string();
+                (k.clone(), (a, blocking(&v["cache"])))
+            })
             .collect();
         check_profile(&dir, &r.point, &want);
     }
@@ -167,7 +187,7 @@ fn bad_tuning_settings_exit_2_before_anything_runs() {
     assert!(err.contains("joulebench tune"), "{err}");
     // A file for batch 1 only, while the suite also runs batch 4.
     let f = d.join("b1.json");
-    tuning_file(&f, 1, "convgemm");
+    tuning_file(&f, 1, "convgemm", false);
     let s = suite(&d, "batch = [1, 4]\ntuning = \"b1.json\"");
     let o = run_suite(&s, &out);
     let err = String::from_utf8_lossy(&o.stderr);

@@ -31,6 +31,9 @@ pub struct SessionOptions {
     pub conv: ConvChoice,
     /// Per-layer algorithm overrides by node name.
     pub conv_overrides: HashMap<String, ConvAlgo>,
+    /// Per-layer GEMM blocking by node name (from tuning); other layers use
+    /// the session's `mc`, `nc`, `kc`.
+    pub layer_cache: HashMap<String, CacheConfig>,
 }
 
 impl Default for SessionOptions {
@@ -46,6 +49,7 @@ impl Default for SessionOptions {
             fusion: true,
             conv: ConvChoice::Auto,
             conv_overrides: HashMap::new(),
+            layer_cache: HashMap::new(),
         }
     }
 }
@@ -62,6 +66,10 @@ struct ConvStep {
     bias: Option<Vec<f32>>,
     act: Activation,
     residual: bool,
+    /// The blocking its weights were packed for and its GEMMs run with.
+    cache: CacheConfig,
+    /// Whether `cache` is the layer's own rather than the session's.
+    own_cache: bool,
 }
 
 struct DenseStep {
@@ -100,6 +108,9 @@ pub struct LayerInfo {
     pub algorithm: String,
     pub output: String,
     pub gflop_per_image: f64,
+    /// The layer's own GEMM blocking (`mc=.. nc=.. kc=..`), empty when it
+    /// uses the session's.
+    pub blocking: String,
 }
 
 /// A compiled, runnable model.
@@ -115,6 +126,8 @@ pub struct Session {
     /// One single-threaded GEMM and scratch per thread, for Winograd layers.
     wino: Vec<Mutex<winograd::Worker>>,
     gemm: Gemm,
+    /// The session's blocking (layers without their own run with it).
+    cache: CacheConfig,
     batch: usize,
     input: ValueId,
     output: ValueId,
@@ -169,18 +182,33 @@ impl Session {
         let cache =
             CacheConfig::auto(kernel.mr, kernel.nr).with_overrides(opts.mc, opts.nc, opts.kc);
         let gemm = Gemm::new(kernel, cache, opts.threads, opts.parallel)?;
-        for name in opts.conv_overrides.keys() {
+        let cache = gemm.cache();
+        let named = opts
+            .conv_overrides
+            .keys()
+            .map(|n| (n, "conv override"))
+            .chain(opts.layer_cache.keys().map(|n| (n, "layer blocking")));
+        for (name, what) in named {
             if !graph
                 .nodes
                 .iter()
                 .any(|n| &n.name == name && matches!(n.op, Op::Conv(_)))
             {
                 return Err(EngineError::param(
-                    "conv override",
+                    what,
                     format!("no convolution named `{name}` in model {}", graph.name),
                 ));
             }
         }
+        let layer_cache = |name: &str| -> Result<Option<CacheConfig>, EngineError> {
+            let Some(c) = opts.layer_cache.get(name) else {
+                return Ok(None);
+            };
+            c.validate().map_err(|e| {
+                EngineError::param("layer blocking", format!("layer `{name}`: {e}"))
+            })?;
+            Ok(Some(c.resolved(kernel.nr)))
+        };
         let shapes = graph.shapes()?;
         let flops_per_image = graph.flops_per_image()?;
         let n = graph.nodes.len();
@@ -255,12 +283,14 @@ impl Session {
                             format!("{} cannot compute layer `{}`", algo, node.name),
                         ));
                     }
+                    let own = layer_cache(&node.name)?;
+                    let lc = own.unwrap_or(cache);
                     let (packed, dw) = if algo == ConvAlgo::Depthwise {
                         (Vec::new(), conv::depthwise::weights(cv, scale.as_deref()))
                     } else if let Some(wv) = algo.winograd() {
                         let mut v = Vec::with_capacity(wv.points());
                         for u in conv::winograd::filter_transform(wv, cv, scale.as_deref()) {
-                            v.push(gemm.pack_b(MatRef::row_major(&u, cv.cin, cv.cout)?)?);
+                            v.push(gemm.pack_b_for(MatRef::row_major(&u, cv.cin, cv.cout)?, lc)?);
                         }
                         (v, Vec::new())
                     } else {
@@ -269,7 +299,7 @@ impl Session {
                         let mut v = Vec::with_capacity(cv.groups);
                         for g in 0..cv.groups {
                             let b = conv::gemm_weights(cv, g, scale.as_deref());
-                            v.push(gemm.pack_b(MatRef::row_major(&b, k, og)?)?);
+                            v.push(gemm.pack_b_for(MatRef::row_major(&b, k, og)?, lc)?);
                         }
                         (v, Vec::new())
                     };
@@ -285,6 +315,8 @@ impl Session {
                         bias,
                         act,
                         residual: residual.is_some(),
+                        cache: lc,
+                        own_cache: own.is_some(),
                     };
                     let f = 2.0
                         * (shapes[idx].len() * (cv.cin / cv.groups) * cv.window.kh * cv.window.kw)
@@ -438,6 +470,7 @@ impl Session {
             im2col_per_image,
             wino,
             gemm,
+            cache,
             batch: 0,
             input: 0,
             output,
@@ -473,7 +506,7 @@ impl Session {
         self.gemm.kernel()
     }
     pub fn cache(&self) -> CacheConfig {
-        self.gemm.cache()
+        self.cache
     }
     pub fn threads(&self) -> usize {
         self.gemm.threads()
@@ -510,6 +543,12 @@ impl Session {
         self.steps
             .iter()
             .map(|s| {
+                let blocking = match &s.kind {
+                    Kind::Conv(c) if c.own_cache => {
+                        format!("mc={} nc={} kc={}", c.cache.mc, c.cache.nc, c.cache.kc)
+                    }
+                    _ => String::new(),
+                };
                 let (op, algo) = match &s.kind {
                     Kind::Conv(c) => {
                         let mut op = String::from("Conv");
@@ -554,6 +593,7 @@ impl Session {
                     algorithm: algo,
                     output: s.out_shape.to_string(),
                     gflop_per_image: s.flops / 1e9,
+                    blocking,
                 }
             })
             .collect()
@@ -614,19 +654,22 @@ impl Session {
             let o = &mut out[..out_len];
             let pool = self.gemm.pool();
             match &step.kind {
-                Kind::Conv(c) => run_conv(
-                    &mut self.gemm,
-                    &mut self.im2col,
-                    &self.wino,
-                    c,
-                    input(0),
-                    ishape(0),
-                    c.residual.then(|| input(1)),
-                    step.out_shape,
-                    batch,
-                    o,
-                ),
+                Kind::Conv(c) => self.gemm.set_cache(c.cache).and_then(|()| {
+                    run_conv(
+                        &mut self.gemm,
+                        &mut self.im2col,
+                        &self.wino,
+                        c,
+                        input(0),
+                        ishape(0),
+                        c.residual.then(|| input(1)),
+                        step.out_shape,
+                        batch,
+                        o,
+                    )
+                }),
                 Kind::Dense(d) => {
+                    self.gemm.set_cache(self.cache)?;
                     let k = ishape(0).len();
                     let a = MatRef::row_major(input(0), batch, k)?;
                     let n = step.out_shape.c;
@@ -806,6 +849,7 @@ fn run_conv(
                 threads: wino.len(),
                 reason: "a Winograd worker panicked earlier".into(),
             })?;
+            w.gemm.set_cache(c.cache)?;
             let range = j * per..((j + 1) * per).min(total);
             winograd::run_tiles(v, &mut w, x, &geom, &c.packed, c.cout, &tail, outp, range)
         };

@@ -9,7 +9,7 @@ use super::stats::quantile_sorted;
 use super::tune_cmd::Tuning;
 use super::{npy, HarnessError};
 use crate::engine::conv::{ConvAlgo, ConvChoice};
-use crate::engine::gemm::{measure_peak, Kernel, ParallelLoop};
+use crate::engine::gemm::{measure_peak, CacheConfig, Kernel, ParallelLoop};
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
 use serde::Serialize;
@@ -39,6 +39,8 @@ pub struct InferSpec {
     pub conv: ConvChoice,
     /// Per-layer algorithm overrides by node name.
     pub conv_layers: HashMap<String, ConvAlgo>,
+    /// Per-layer GEMM blocking by node name (from `tuning`).
+    pub layer_cache: HashMap<String, CacheConfig>,
     pub fusion: bool,
     pub mc: Option<usize>,
     pub nc: Option<usize>,
@@ -58,6 +60,8 @@ pub struct LayerProfile {
     pub ms_per_batch: f64,
     pub share: f64,
     pub gflops: f64,
+    /// The layer's own blocking from `--tuning`; empty when it uses the session's.
+    pub blocking: String,
 }
 
 /// What `joulebench infer` measured.
@@ -133,6 +137,7 @@ pub fn build_session(
         fusion: spec.fusion,
         conv: spec.conv,
         conv_overrides: spec.conv_layers.clone(),
+        layer_cache: spec.layer_cache.clone(),
         ..SessionOptions::default()
     };
     Session::new(&model.graph, &opts)
@@ -195,10 +200,15 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, HarnessError> {
     let mut spec = spec.clone();
     if let Some(path) = &spec.tuning {
         let kernel = Kernel::from_env().map_err(engine)?;
-        let mut layers =
+        let tuned =
             Tuning::load(path)?.overrides(path, &spec.model, kernel.name(), spec.threads, batch)?;
+        let mut layers = tuned.conv;
         layers.extend(spec.conv_layers.drain());
         spec.conv_layers = layers;
+        // Blocking given on the command line applies to every layer.
+        if spec.mc.is_none() && spec.nc.is_none() && spec.kc.is_none() {
+            spec.layer_cache = tuned.cache;
+        }
     }
     let spec = &spec;
     let mut sess = build_session(spec, &model, batch).map_err(engine)?;
@@ -256,6 +266,7 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, HarnessError> {
                 op: l.op,
                 algorithm: l.algorithm,
                 output: l.output,
+                blocking: l.blocking,
             })
             .collect()
     });
@@ -334,20 +345,21 @@ impl fmt::Display for InferReport {
         if let Some(layers) = &self.layers {
             writeln!(
                 f,
-                "\n  {:<28} {:<18} {:<10} {:>12} {:>9} {:>7} {:>8}",
+                "\n  {:<28} {:<18} {:<10} {:>12} {:>9} {:>7} {:>8}  blocking (if the layer's own)",
                 "layer", "op", "algorithm", "output", "ms/batch", "share", "GFLOP/s"
             )?;
             for l in layers {
                 writeln!(
                     f,
-                    "  {:<28} {:<18} {:<10} {:>12} {:>9.3} {:>6.1}% {:>8.1}",
+                    "  {:<28} {:<18} {:<10} {:>12} {:>9.3} {:>6.1}% {:>8.1}  {}",
                     l.name,
                     l.op,
                     l.algorithm,
                     l.output,
                     l.ms_per_batch,
                     l.share * 100.0,
-                    l.gflops
+                    l.gflops,
+                    l.blocking
                 )?;
             }
         }

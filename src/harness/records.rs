@@ -229,6 +229,10 @@ pub struct ProfileRow {
     /// Fraction of the profiled time.
     pub share: f64,
     pub gflops: f64,
+    /// The layer's own GEMM blocking from a tuning file (`mc=.. nc=.. kc=..`);
+    /// empty when it ran with the point's (and in files from before tuning did).
+    #[serde(default)]
+    pub blocking: String,
 }
 
 /// A CSV file opened for appending; the header is written when the file is new.

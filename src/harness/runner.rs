@@ -22,7 +22,7 @@ use crate::power::{
     self, PowerConfig, PowerError, PowerSource, RunClock, SourceKind, Sysfs, Window,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -747,6 +747,7 @@ fn profile_point(
             op: l.op,
             algorithm: l.algorithm,
             output: l.output,
+            blocking: l.blocking,
         })
         .collect())
 }
@@ -1333,7 +1334,15 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
                     parallel: p.parallel,
                     fusion: p.fusion,
                     conv: p.conv,
-                    conv_overrides: tuned.as_ref().map(|t| t.layers.clone()).unwrap_or_default(),
+                    conv_overrides: tuned
+                        .as_ref()
+                        .map(|t| t.layers.conv.clone())
+                        .unwrap_or_default(),
+                    // A point's own mc/nc/kc apply to every layer.
+                    layer_cache: match (&tuned, p.cache.overrides()) {
+                        (Some(t), (None, None, None)) => t.layers.cache.clone(),
+                        _ => HashMap::new(),
+                    },
                     ..SessionOptions::default()
                 };
                 let g = &graph.as_ref().expect("graph built above").1;

@@ -3,9 +3,8 @@
 //! once per model, threads, batch and power mode, kept in the run directory
 //! so `--resume` reuses them) or read from tuning files named in the suite.
 
-use super::tune_cmd::{self, TuneSpec, Tuning};
+use super::tune_cmd::{self, LayerOverrides, TuneSpec, Tuning};
 use super::HarnessError;
-use crate::engine::conv::ConvAlgo;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -105,7 +104,7 @@ impl TuningChoice {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PointTuning {
     pub file: PathBuf,
-    pub layers: HashMap<String, ConvAlgo>,
+    pub layers: LayerOverrides,
 }
 
 /// The overrides of a run, tuned or read once per key.

@@ -300,7 +300,21 @@ impl Gemm {
 
     /// Packs weights once for this GEMM's kernel and kc.
     pub fn pack_b(&self, b: MatRef<'_>) -> Result<PackedB, EngineError> {
-        PackedB::new(b, &self.kernel, balanced_kc(b.rows(), self.cache.kc))
+        self.pack_b_for(b, self.cache)
+    }
+
+    /// Packs weights for this GEMM's kernel with the kc of `cache` (a layer's
+    /// own blocking; run them after [`Gemm::set_cache`] with the same config).
+    pub fn pack_b_for(&self, b: MatRef<'_>, cache: CacheConfig) -> Result<PackedB, EngineError> {
+        PackedB::new(b, &self.kernel, balanced_kc(b.rows(), cache.kc))
+    }
+
+    /// Blocking for the calls that follow, so each layer can run with its
+    /// own (tuned) mc and nc; weights packed beforehand keep their kc.
+    pub fn set_cache(&mut self, cache: CacheConfig) -> Result<(), EngineError> {
+        cache.validate()?;
+        self.cache = cache.resolved(self.kernel.nr);
+        Ok(())
     }
 
     /// `C = epilogue(alpha * A * B + beta * C)`. `beta == 0` never reads C.
