@@ -201,7 +201,52 @@ pub fn run_tiles(
     out: OutPtr,
     range: std::ops::Range<usize>,
 ) -> Result<(), EngineError> {
-    run_tiles_on(Isa::detect(), v, w, x, g, packed, k_out, tail, out, range)
+    let Worker { gemm, buf } = w;
+    run_tiles_on(
+        Isa::detect(),
+        v,
+        gemm,
+        buf,
+        x,
+        g,
+        packed,
+        k_out,
+        tail,
+        out,
+        range,
+    )
+}
+
+/// [`run_tiles`] with a given GEMM (a multithreaded one splits each point's
+/// product by output channels, so every thread reads only its share of the
+/// filters: what a layer with few tiles needs) and scratch of
+/// [`scratch_len`] floats.
+#[allow(clippy::too_many_arguments)]
+pub fn run_tiles_with(
+    v: Variant,
+    gemm: &mut Gemm,
+    buf: &mut [f32],
+    x: &[f32],
+    g: &ConvGeom,
+    packed: &[PackedB],
+    k_out: usize,
+    tail: &Tail<'_>,
+    out: OutPtr,
+    range: std::ops::Range<usize>,
+) -> Result<(), EngineError> {
+    run_tiles_on(
+        Isa::detect(),
+        v,
+        gemm,
+        buf,
+        x,
+        g,
+        packed,
+        k_out,
+        tail,
+        out,
+        range,
+    )
 }
 
 /// [`run_tiles`] with the transform code given (tests run every one there is).
@@ -209,7 +254,8 @@ pub fn run_tiles(
 pub(crate) fn run_tiles_on(
     isa: Isa,
     v: Variant,
-    w: &mut Worker,
+    gemm: &mut Gemm,
+    buf: &mut [f32],
     x: &[f32],
     g: &ConvGeom,
     packed: &[PackedB],
@@ -250,14 +296,14 @@ pub(crate) fn run_tiles_on(
             v.points()
         )));
     }
-    let mr = w.gemm.kernel().mr;
+    let mr = gemm.kernel().mr;
     let tb = block_tiles(v, c_in, k_out, mr);
     let p = v.points();
     let (v_len, m_len) = (p * tb * c_in, p * tb * k_out);
-    if w.buf.len() < v_len + m_len + c_in {
-        return Err(short("scratch", w.buf.len(), v_len + m_len + c_in));
+    if buf.len() < v_len + m_len + c_in {
+        return Err(short("scratch", buf.len(), v_len + m_len + c_in));
     }
-    let (vb, rest) = w.buf.split_at_mut(v_len);
+    let (vb, rest) = buf.split_at_mut(v_len);
     let (mb, zero) = rest.split_at_mut(m_len);
     let zero = &mut zero[..c_in];
     zero.fill(0.0);
@@ -268,7 +314,7 @@ pub(crate) fn run_tiles_on(
         for (xi, b) in packed.iter().enumerate() {
             let a = MatRef::row_major(&vb[xi * n * c_in..][..n * c_in], n, c_in)?;
             let mut cm = MatMut::row_major(&mut mb[xi * n * k_out..][..n * k_out], n, k_out)?;
-            w.gemm.run(
+            gemm.run(
                 1.0,
                 &a,
                 BOperand::Packed(b),

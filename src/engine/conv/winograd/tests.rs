@@ -140,7 +140,20 @@ fn every_transform_path_matches_direct_convolution() {
                     // Two calls on split tile ranges, as two threads would.
                     let mid = total / 2;
                     for r in [0..mid, mid..total] {
-                        run_tiles_on(isa, v, &mut wk, &x, &g, &packed, k, &tail, op, r).unwrap();
+                        run_tiles_on(
+                            isa,
+                            v,
+                            &mut wk.gemm,
+                            &mut wk.buf,
+                            &x,
+                            &g,
+                            &packed,
+                            k,
+                            &tail,
+                            op,
+                            r,
+                        )
+                        .unwrap();
                     }
                     let err = out
                         .iter()
