@@ -111,10 +111,10 @@ fn tune_writes_the_fastest_algorithm_per_layer_and_infer_uses_it() {
     // A layer's blocking in the file is what infer runs it with, unless the
     // command line sets the blocking of every layer.
     let mut t = t.clone();
-    t["layers"]["pw.conv"]["cache"] = serde_json::json!({"mc": 12, "nc": 64, "kc": 32});
+    t["layers"]["pw.conv"]["cache"] = serde_json::json!({"mc": 12, "nc": 96, "kc": 32});
     let own = d.join("own-blocking.json");
     std::fs::write(&own, t.to_string()).unwrap();
-    for (extra, want) in [(None, "mc=12 nc=64 kc=32"), (Some("48"), "")] {
+    for (extra, want) in [(None, "mc=12 nc=96 kc=32"), (Some("48"), "")] {
         let mut args = vec![
             "infer",
             "--model",

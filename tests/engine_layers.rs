@@ -568,7 +568,7 @@ fn bad_run_parameters_are_errors() {
     };
     assert!(Session::new(&g, &bad_override).is_err());
     let blocking = |name: &str, mc: usize| SessionOptions {
-        layer_cache: HashMap::from([(name.to_string(), CacheConfig { mc, nc: 64, kc: 32 })]),
+        layer_cache: HashMap::from([(name.to_string(), CacheConfig { mc, nc: 96, kc: 32 })]),
         ..SessionOptions::default()
     };
     let e = Session::new(&g, &blocking("no-such-layer", 12))
@@ -584,7 +584,7 @@ fn bad_run_parameters_are_errors() {
     let s = Session::new(&g, &blocking("pw.conv", 12)).unwrap();
     for l in s.layers() {
         let want = if l.name == "pw.conv" {
-            "mc=12 nc=64 kc=32"
+            "mc=12 nc=96 kc=32"
         } else {
             ""
         };

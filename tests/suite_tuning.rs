@@ -25,7 +25,7 @@ type Layers = BTreeMap<String, (String, String)>;
 
 /// `joulebench tune` on tiny into `file`, then every layer forced to `algo`
 /// where it ran (so the choice is known and differs from the default) and to
-/// blocking `mc=12 nc=64 kc=32` if `own_blocking`, else to the session's.
+/// blocking `mc=12 nc=96 kc=32` if `own_blocking`, else to the session's.
 fn tuning_file(file: &Path, batch: usize, algo: &str, own_blocking: bool) -> Layers {
     ok(&jb(&[
         "tune",
@@ -51,8 +51,8 @@ fn tuning_file(file: &Path, batch: usize, algo: &str, own_blocking: bool) -> Lay
         };
         l["algorithm"] = a.clone().into();
         let blocking = if own_blocking {
-            l["cache"] = serde_json::json!({"mc": 12, "nc": 64, "kc": 32});
-            "mc=12 nc=64 kc=32"
+            l["cache"] = serde_json::json!({"mc": 12, "nc": 96, "kc": 32});
+            "mc=12 nc=96 kc=32"
         } else {
             l.as_object_mut().unwrap().remove("cache");
             ""
