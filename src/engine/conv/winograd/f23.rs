@@ -1,10 +1,12 @@
 //! F(2x2, 3x3): 4x4 input tiles, 16 transformed points, 2x2 output tiles.
-//! The transforms are written per channel and compiled a second time with
-//! AVX2 enabled, where the channel loops auto-vectorize with 8 lanes.
+//! The filter transform (once, at build time) and the scalar transforms,
+//! per channel: the whole layer on CPUs without SIMD code here, and the
+//! channels left over by the vector code in `avx2` and `neon`.
 
 use super::{gather, out_pixels, OutPtr, Tail};
 use crate::engine::conv::ConvGeom;
 use crate::engine::graph::Conv;
+use std::ops::Range;
 
 /// The 16 transformed filters `U[xi] = (G g G^T)[xi]` as row-major `C x K`
 /// matrices, computed in f64, each output channel scaled by `scale[k]` first.
@@ -39,39 +41,20 @@ pub fn filter_transform(conv: &Conv, scale: Option<&[f32]>) -> Vec<Vec<f32>> {
     u
 }
 
-/// Input transform of tiles `start..start + n` into the block's `v`
-/// (inlined so the AVX2 copy vectorizes with 8 lanes).
-#[inline(always)]
+/// Input transform of tiles `start..start + n` into the block's `v`.
 pub fn input_block(x: &[f32], g: &ConvGeom, start: usize, n: usize, zero: &[f32], v: &mut [f32]) {
     let c = g.c;
     for t in 0..n {
         let d = gather::<4, 16>(x, g, start + t, zero);
-        transform_input_body(&d, &mut v[t * c..], n * c, c);
+        input_tile(&d, &mut v[t * c..], n * c, 0..c);
     }
 }
 
-/// [`input_block`] compiled for AVX2, so the channel loops use 8 lanes.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-pub unsafe fn input_block_avx2(
-    x: &[f32],
-    g: &ConvGeom,
-    start: usize,
-    n: usize,
-    zero: &[f32],
-    v: &mut [f32],
-) {
-    input_block(x, g, start, n, zero, v)
-}
-
-/// `V = B^T d B` per channel, B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]];
-/// V[xi] is written at `v[xi * stride ..][..c]`.
+/// `V = B^T d B` for channels `chs`, B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]];
+/// V[xi] of channel `ch` is written at `v[xi * stride + ch]`.
 #[inline(always)]
-fn transform_input_body(d: &[&[f32]; 16], v: &mut [f32], stride: usize, c: usize) {
-    for ch in 0..c {
+pub fn input_tile(d: &[&[f32]; 16], v: &mut [f32], stride: usize, chs: Range<usize>) {
+    for ch in chs {
         let e = |i: usize| d[i][ch];
         // Rows: B^T d.
         let mut r = [0.0f32; 16];
@@ -98,7 +81,6 @@ fn transform_input_body(d: &[&[f32]; 16], v: &mut [f32], stride: usize, c: usize
 /// # Safety
 /// Those tiles' output pixels must be written by no other thread, and `out`
 /// must hold the whole output.
-#[inline(always)]
 pub unsafe fn output_block(
     m: &[f32],
     g: &ConvGeom,
@@ -111,47 +93,31 @@ pub unsafe fn output_block(
     for t in 0..n {
         let (dst, rows, cols) = out_pixels::<2, 4>(g, k, start + t);
         // SAFETY: `dst` holds this tile's own pixels, per the caller's contract.
-        unsafe { output_body(m, t * k, n * k, k, rows, cols, &dst, tail, out) }
+        unsafe { output_tile(m, t * k, n * k, 0..k, rows, cols, &dst, tail, out) }
     }
 }
 
-/// [`output_block`] compiled for AVX2.
+/// `Y = A^T M A` for channels `ks` of one tile (products at
+/// `m[xi * stride + base + o]`), with the tail, stored to the output pixels
+/// inside the image.
 ///
 /// # Safety
-/// As [`output_block`], and the CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-pub unsafe fn output_block_avx2(
-    m: &[f32],
-    g: &ConvGeom,
-    k: usize,
-    start: usize,
-    n: usize,
-    tail: &Tail<'_>,
-    out: OutPtr,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { output_block(m, g, k, start, n, tail, out) }
-}
-
-/// `Y = A^T M A` for one tile (products at `m[xi * stride + base ..]`), with
-/// the tail, stored to the output pixels inside the image.
-///
-/// # Safety
-/// `out.ptr + dst[p] .. + k` must be valid, writable and written by no other thread.
+/// `out.ptr + dst[p] .. + ks.end` must be valid, writable and written by no
+/// other thread.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn output_body(
+pub unsafe fn output_tile(
     m: &[f32],
     base: usize,
     stride: usize,
-    k: usize,
+    ks: Range<usize>,
     rows: usize,
     cols: usize,
     dst: &[usize; 4],
     tail: &Tail<'_>,
     out: OutPtr,
 ) {
+    let k = ks.end;
     // SAFETY: the caller guarantees these ranges are this tile's own pixels.
     let px: [&mut [f32]; 4] = unsafe {
         [
@@ -166,7 +132,7 @@ unsafe fn output_body(
     };
     let [p0, p1, p2, p3] = px;
     let mv = |xi: usize, o: usize| m[xi * stride + base + o];
-    for o in 0..k {
+    for o in ks {
         // A^T = [[1,1,1,0],[0,1,-1,-1]]: rows then columns.
         let col = |j: usize| {
             let (a0, a1, a2, a3) = (mv(j, o), mv(4 + j, o), mv(8 + j, o), mv(12 + j, o));

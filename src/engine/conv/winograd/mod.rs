@@ -14,9 +14,12 @@
 //!
 //! Tiles are processed in blocks sized so that a block's transformed input
 //! and products stay near the L2 cache; each thread takes a contiguous range
-//! of tiles with its own single-threaded GEMM and scratch. The F(4x4, 3x3)
-//! transforms are vectorized by hand over channels, one file per instruction
-//! set ([`avx2`], [`neon`], [`scalar`] for the fallback and channel tails).
+//! of tiles with its own single-threaded GEMM and scratch (a layer with only
+//! a few tiles per thread runs as one block on the multithreaded GEMM). The
+//! input and output transforms of both sizes are vectorized by hand over
+//! channels, one file per instruction set ([`avx2`], [`neon`]; [`scalar`] and
+//! [`f23`] hold the scalar fallback and channel tails). Filters are
+//! transformed once, in f64, when the model is built.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -346,13 +349,16 @@ fn input_block(
     match (isa, v) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: Isa::Avx2 is only chosen when AVX2 and FMA were detected.
-        (Isa::Avx2, Variant::F23) => unsafe { f23::input_block_avx2(x, g, start, n, zero, vb) },
+        (Isa::Avx2, Variant::F23) => unsafe { avx2::input_block_f23(x, g, start, n, zero, vb) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         (Isa::Avx2, Variant::F43) => unsafe { avx2::input_block_f43(x, g, start, n, zero, vb) },
         #[cfg(target_arch = "aarch64")]
         // SAFETY: NEON is part of the aarch64 baseline.
         (Isa::Neon, Variant::F43) => unsafe { neon::input_block_f43(x, g, start, n, zero, vb) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        (Isa::Neon, Variant::F23) => unsafe { neon::input_block_f23(x, g, start, n, zero, vb) },
         (_, Variant::F23) => f23::input_block(x, g, start, n, zero, vb),
         (_, Variant::F43) => scalar::input_block_f43(x, g, start, n, zero, vb),
     }
@@ -380,11 +386,13 @@ unsafe fn output_block(
     unsafe {
         match (isa, v) {
             #[cfg(target_arch = "x86_64")]
-            (Isa::Avx2, Variant::F23) => f23::output_block_avx2(mb, g, k, start, n, tail, out),
+            (Isa::Avx2, Variant::F23) => avx2::output_block_f23(mb, g, k, start, n, tail, out),
             #[cfg(target_arch = "x86_64")]
             (Isa::Avx2, Variant::F43) => avx2::output_block_f43(mb, g, k, start, n, tail, out),
             #[cfg(target_arch = "aarch64")]
             (Isa::Neon, Variant::F43) => neon::output_block_f43(mb, g, k, start, n, tail, out),
+            #[cfg(target_arch = "aarch64")]
+            (Isa::Neon, Variant::F23) => neon::output_block_f23(mb, g, k, start, n, tail, out),
             (_, Variant::F23) => f23::output_block(mb, g, k, start, n, tail, out),
             (_, Variant::F43) => scalar::output_block_f43(mb, g, k, start, n, tail, out),
         }
