@@ -290,11 +290,21 @@ impl Tuning {
             path: path.to_path_buf(),
             reason: format!("cannot read: {e}"),
         })?;
-        serde_json::from_str(&text).map_err(|e| {
+        let t: Tuning = serde_json::from_str(&text).map_err(|e| {
             bad(format!(
                 "not a joulebench tuning file ({e}); make one with `joulebench tune`"
             ))
-        })
+        })?;
+        for (name, l) in &t.layers {
+            if let Some(c) = l.cache.filter(|c| c.validate().is_err()) {
+                return Err(bad(format!(
+                    "layer `{name}` has cache mc={} nc={} kc={}, but each must be at least 1: \
+                     fix or delete its `cache`, or make the file again with `joulebench tune`",
+                    c.mc, c.nc, c.kc
+                )));
+            }
+        }
+        Ok(t)
     }
 
     /// Writes it as pretty JSON, atomically.
@@ -452,5 +462,26 @@ mod tests {
             .unwrap();
         assert_eq!(o.conv["stem.conv"], ConvAlgo::Im2col);
         assert!(o.cache.is_empty());
+    }
+
+    #[test]
+    fn a_zero_blocking_in_a_file_is_refused_naming_the_file_and_layer() {
+        let dir = std::env::temp_dir().join(format!("jb-tune-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.json");
+        std::fs::write(
+            &file,
+            r#"{"model":"tiny","host":"h","cpu_model":null,"kernel":"avx2","threads":1,
+            "batch":1,"created_utc":"2026-11-23T00:00:00Z","tuned_ms":1.0,"convgemm_ms":1.0,
+            "layers":{"stem.conv":{"algorithm":"im2col","ms":{"im2col":0.5},
+            "cache":{"mc":0,"nc":64,"kc":32}}}}"#,
+        )
+        .unwrap();
+        let e = Tuning::load(&file).unwrap_err().to_string();
+        assert!(
+            e.contains("t.json") && e.contains("stem.conv") && e.contains("mc=0"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
