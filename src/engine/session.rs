@@ -853,7 +853,7 @@ fn run_conv(
                 reason: "a Winograd worker panicked earlier".into(),
             })?;
             let outp = winograd::OutPtr::new(out);
-            return winograd::run_tiles_with(
+            return winograd::run_tiles(
                 v,
                 gemm,
                 &mut w.buf,
@@ -876,7 +876,19 @@ fn run_conv(
             })?;
             w.gemm.set_cache(c.cache)?;
             let range = j * per..((j + 1) * per).min(total);
-            winograd::run_tiles(v, &mut w, x, &geom, &c.packed, c.cout, &tail, outp, range)
+            let w = &mut *w;
+            winograd::run_tiles(
+                v,
+                &mut w.gemm,
+                &mut w.buf,
+                x,
+                &geom,
+                &c.packed,
+                c.cout,
+                &tail,
+                outp,
+                range,
+            )
         };
         return match gemm.pool() {
             Some(p) if jobs > 1 => p.install(|| (0..jobs).into_par_iter().try_for_each(job)),

@@ -191,41 +191,13 @@ impl Isa {
 }
 
 /// Computes output tiles `range` of the layer: input transform, one GEMM per
-/// transformed point, and output transform, block by block.
-#[allow(clippy::too_many_arguments)]
-pub fn run_tiles(
-    v: Variant,
-    w: &mut Worker,
-    x: &[f32],
-    g: &ConvGeom,
-    packed: &[PackedB],
-    k_out: usize,
-    tail: &Tail<'_>,
-    out: OutPtr,
-    range: std::ops::Range<usize>,
-) -> Result<(), EngineError> {
-    let Worker { gemm, buf } = w;
-    run_tiles_on(
-        Isa::detect(),
-        v,
-        gemm,
-        buf,
-        x,
-        g,
-        packed,
-        k_out,
-        tail,
-        out,
-        range,
-    )
-}
-
-/// [`run_tiles`] with a given GEMM (a multithreaded one splits each point's
-/// product by output channels, so every thread reads only its share of the
-/// filters: what a layer with few tiles needs) and scratch of
+/// transformed point, and output transform, block by block, with `gemm` (a
+/// worker's single-threaded one, or a multithreaded one that splits each
+/// point's product by output channels so every thread reads only its share of
+/// the filters: what a layer with few tiles needs) and `buf`, scratch of
 /// [`scratch_len`] floats.
 #[allow(clippy::too_many_arguments)]
-pub fn run_tiles_with(
+pub fn run_tiles(
     v: Variant,
     gemm: &mut Gemm,
     buf: &mut [f32],

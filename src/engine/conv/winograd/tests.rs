@@ -216,7 +216,8 @@ fn short_buffers_are_errors_not_overruns() {
     let mut small = vec![0.0; 4 * 4 * 8 - 1];
     let r = run_tiles(
         Variant::F43,
-        &mut wk,
+        &mut wk.gemm,
+        &mut wk.buf,
         &x,
         &g,
         &packed,
@@ -229,7 +230,8 @@ fn short_buffers_are_errors_not_overruns() {
     let mut out = vec![0.0; 4 * 4 * 8];
     let r = run_tiles(
         Variant::F43,
-        &mut wk,
+        &mut wk.gemm,
+        &mut wk.buf,
         &x,
         &g,
         &packed[..16],
@@ -241,7 +243,8 @@ fn short_buffers_are_errors_not_overruns() {
     assert!(r.is_err(), "F(2,3) filters for F(4,3)");
     let r = run_tiles(
         Variant::F43,
-        &mut wk,
+        &mut wk.gemm,
+        &mut wk.buf,
         &x,
         &g,
         &packed,
