@@ -39,7 +39,12 @@ pub fn pool_row(
                 valid += 1;
                 let xs = &x[((img * h + hi as usize) * w + wi as usize) * c..][..c];
                 match kind {
-                    PoolKind::Max => o.iter_mut().zip(xs).for_each(|(o, &v)| *o = o.max(v)),
+                    // `f32::max` keeps NaN handling LLVM will not vectorize; this
+                    // select is one vmaxps and, like it, ignores a NaN input.
+                    PoolKind::Max => o
+                        .iter_mut()
+                        .zip(xs)
+                        .for_each(|(o, &v)| *o = if v > *o { v } else { *o }),
                     PoolKind::Avg { .. } => o.iter_mut().zip(xs).for_each(|(o, &v)| *o += v),
                 }
             }
