@@ -4,8 +4,8 @@
 
 use super::conv::{self, convgemm::PatchSource, winograd, ConvAlgo, ConvChoice, ConvGeom};
 use super::gemm::{
-    Activation, Axis, BOperand, CacheConfig, Epilogue, Gemm, Kernel, KernelKind, MatMut, MatRef,
-    PackedB, ParallelLoop,
+    Activation, AlignedBuf, Axis, BOperand, CacheConfig, Epilogue, Gemm, Kernel, KernelKind,
+    MatMut, MatRef, PackedB, ParallelLoop,
 };
 use super::graph::{Graph, Op, PoolKind, Shape, ValueId, Window};
 use super::{ops, plan, EngineError};
@@ -120,7 +120,9 @@ pub struct Session {
     shapes: Vec<Shape>,
     buf_of: Vec<usize>,
     buf_per_image: Vec<usize>,
-    bufs: Vec<Vec<f32>>,
+    /// Activation buffers, 64-byte aligned so every 16-float C tile row of a
+    /// GEMM writing into them is one cache line (one prefetch, no split stores).
+    bufs: Vec<AlignedBuf>,
     im2col: Vec<f32>,
     im2col_per_image: usize,
     /// One single-threaded GEMM and scratch per thread, for Winograd layers.
@@ -490,7 +492,11 @@ impl Session {
         self.bufs = self
             .buf_per_image
             .iter()
-            .map(|&l| vec![0.0; l * batch])
+            .map(|&l| {
+                let mut b = AlignedBuf::default();
+                b.ensure(l * batch);
+                b
+            })
             .collect();
         self.im2col = vec![0.0; self.im2col_per_image * batch];
         Ok(())
@@ -612,7 +618,7 @@ impl Session {
             )));
         }
         let ib = self.buf_of[self.input];
-        self.bufs[ib][..want].copy_from_slice(input);
+        self.bufs[ib].as_mut_slice()[..want].copy_from_slice(input);
         // Enter the pool once per inference: every layer's parallel loop then
         // starts from inside it. (When the caller is not one of the pool's
         // workers, each entry goes through rayon's global injector.)
@@ -622,7 +628,7 @@ impl Session {
         }
         let ob = self.buf_of[self.output];
         let len = self.shapes[self.output].len() * self.batch;
-        Ok(&self.bufs[ob][..len])
+        Ok(&self.bufs[ob].as_slice()[..len])
     }
 
     fn run_layers(&mut self) -> Result<(), EngineError> {
@@ -648,10 +654,10 @@ impl Session {
             let buf_of = &self.buf_of;
             let input = |i: usize| -> &[f32] {
                 let v = step.inputs[i];
-                &bufs[buf_of[v]][..shapes[v].len() * batch]
+                &bufs[buf_of[v]].as_slice()[..shapes[v].len() * batch]
             };
             let ishape = |i: usize| shapes[step.inputs[i]];
-            let o = &mut out[..out_len];
+            let o = &mut out.as_mut_slice()[..out_len];
             let pool = self.gemm.pool();
             match &step.kind {
                 Kind::Conv(c) => self.gemm.set_cache(c.cache).and_then(|()| {

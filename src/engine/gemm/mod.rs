@@ -16,6 +16,7 @@ pub use driver::{BOperand, Gemm, ParallelLoop};
 pub use epilogue::{Activation, Axis, Epilogue};
 pub use kernels::{Kernel, KernelKind, KERNEL_ENV};
 pub use matrix::{MatMut, MatRef};
+pub(crate) use pack::AlignedBuf;
 pub use pack::{ASource, PackedB};
 pub use peak::{measure_peak, Peak};
 
