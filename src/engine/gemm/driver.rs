@@ -691,71 +691,83 @@ fn par_jr(
 }
 
 /// The jr and ir loops over one packed A block and one packed B panel, for B
-/// micro-panels `jp0..jp1`.
+/// micro-panels `jp0..jp1`, in the order the kernel prefers.
 fn macro_kernel(kernel: &Kernel, out: &Out, blk: &Block<'_>, jp0: usize, jp1: usize) {
     let (mr, nr, kcb) = (kernel.mr, kernel.nr, blk.kcb);
     let beta = if blk.first { out.beta } else { 1.0 };
-    for jp in jp0..jp1 {
+    let tile = |ip: usize, jp: usize| {
         let jr = jp * nr;
         let n_eff = nr.min(blk.ncb - jr);
         let j = blk.jc + jr;
         let bpanel = &blk.b[jp * kcb * nr..(jp + 1) * kcb * nr];
-        for ip in 0..blk.mcb.div_ceil(mr) {
-            let (apanel, lda) = blk.a.panel(ip, mr, kcb, blk.mcb);
-            let i = blk.ic + ip * mr;
-            let m_eff = mr.min(blk.mcb - ip * mr);
-            let ch = match out.axis {
-                Axis::Row => i,
-                Axis::Col => j,
-            };
-            // SAFETY: the epilogue vectors have one value per row (or column) of C
-            // and the residual is m x n (validated in `run`), so offsetting to the
-            // tile origin stays in bounds; null pointers stay null.
-            let ctx = unsafe {
-                TileCtx {
-                    alpha: out.alpha,
-                    beta,
-                    last: blk.last,
-                    axis: out.axis,
-                    scale: if out.scale.is_null() {
-                        out.scale
-                    } else {
-                        out.scale.add(ch)
-                    },
-                    bias: if out.bias.is_null() {
-                        out.bias
-                    } else {
-                        out.bias.add(ch)
-                    },
-                    residual: if out.residual.is_null() {
-                        out.residual
-                    } else {
-                        out.residual.add(i * out.res_rs + j * out.res_cs)
-                    },
-                    res_rs: out.res_rs,
-                    res_cs: out.res_cs,
-                    act: out.act,
-                }
-            };
-            // SAFETY: the A panel has mr rows of kcb values at stride lda (or
-            // kcb*mr column-packed values); B's holds kcb*nr values; the tile
-            // (i, j, m_eff, n_eff) lies inside C, which no other thread writes
-            // (threads own disjoint row or column ranges); the kernel is one
-            // the CPU supports (kernel selection checks).
-            unsafe {
-                (kernel.micro)(
-                    kcb,
-                    apanel,
-                    lda,
-                    bpanel.as_ptr(),
-                    out.c.add(i * out.rs + j * out.cs),
-                    out.rs,
-                    out.cs,
-                    m_eff,
-                    n_eff,
-                    &ctx,
-                )
-            };
+        let (apanel, lda) = blk.a.panel(ip, mr, kcb, blk.mcb);
+        let i = blk.ic + ip * mr;
+        let m_eff = mr.min(blk.mcb - ip * mr);
+        let ch = match out.axis {
+            Axis::Row => i,
+            Axis::Col => j,
+        };
+        // SAFETY: the epilogue vectors have one value per row (or column) of C
+        // and the residual is m x n (validated in `run`), so offsetting to the
+        // tile origin stays in bounds; null pointers stay null.
+        let ctx = unsafe {
+            TileCtx {
+                alpha: out.alpha,
+                beta,
+                last: blk.last,
+                axis: out.axis,
+                scale: if out.scale.is_null() {
+                    out.scale
+                } else {
+                    out.scale.add(ch)
+                },
+                bias: if out.bias.is_null() {
+                    out.bias
+                } else {
+                    out.bias.add(ch)
+                },
+                residual: if out.residual.is_null() {
+                    out.residual
+                } else {
+                    out.residual.add(i * out.res_rs + j * out.res_cs)
+                },
+                res_rs: out.res_rs,
+                res_cs: out.res_cs,
+                act: out.act,
+            }
+        };
+        // SAFETY: the A panel has mr rows of kcb values at stride lda (or
+        // kcb*mr column-packed values); B's holds kcb*nr values; the tile
+        // (i, j, m_eff, n_eff) lies inside C, which no other thread writes
+        // (threads own disjoint row or column ranges); the kernel is one
+        // the CPU supports (kernel selection checks).
+        unsafe {
+            (kernel.micro)(
+                kcb,
+                apanel,
+                lda,
+                bpanel.as_ptr(),
+                out.c.add(i * out.rs + j * out.cs),
+                out.rs,
+                out.cs,
+                m_eff,
+                n_eff,
+                &ctx,
+            )
+        };
+    };
+    let ipn = blk.mcb.div_ceil(mr);
+    if kernel.ir_outer {
+        for ip in 0..ipn {
+            for jp in jp0..jp1 {
+                tile(ip, jp);
+            }
+        }
+    } else {
+        for jp in jp0..jp1 {
+            for ip in 0..ipn {
+                tile(ip, jp);
+            }
         }
     }
 }

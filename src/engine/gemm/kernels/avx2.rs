@@ -17,6 +17,9 @@ pub(super) const KERNEL: Kernel = Kernel {
     nr: NR,
     lanes: 8,
     a_rows: true,
+    // Measured on Zen 1: equal or faster on every shape tried (1536^3 43.0 ->
+    // 44.3 GFLOP/s; ResNet-50 t2 b8 about 1% faster).
+    ir_outer: true,
     micro: micro_6x16,
     fma_chains,
     chain_flops_per_iter: 2 * 8 * CHAINS,

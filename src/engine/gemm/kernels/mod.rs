@@ -82,6 +82,10 @@ pub struct Kernel {
     /// A micro-panels are row-major (`mr` rows of `kc` at stride `lda`), so A
     /// can be read in place when it is row-major; else column-packed.
     pub a_rows: bool,
+    /// The macro-kernel walks all of B's micro-panels for one A micro-panel
+    /// (ir outer, jr inner) instead of BLIS's usual order: the A panel stays in
+    /// L1, B streams in order, and each A panel writes whole rows of C.
+    pub ir_outer: bool,
     pub(crate) micro: MicroKernel,
     pub(crate) fma_chains: FmaChains,
     /// Floating-point operations one iteration of `fma_chains` performs.

@@ -15,6 +15,8 @@ pub(super) const KERNEL: Kernel = Kernel {
     nr: NR,
     lanes: 4,
     a_rows: false,
+    // BLIS's order until it is measured on an aarch64 board.
+    ir_outer: false,
     micro: micro_8x12,
     fma_chains,
     chain_flops_per_iter: 2 * 4 * CHAINS,

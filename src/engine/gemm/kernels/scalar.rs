@@ -14,6 +14,7 @@ pub(super) const KERNEL: Kernel = Kernel {
     nr: NR,
     lanes: 1,
     a_rows: false,
+    ir_outer: false,
     micro: micro_4x8,
     fma_chains,
     chain_flops_per_iter: 2 * CHAINS,
