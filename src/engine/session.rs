@@ -847,6 +847,18 @@ fn run_conv(
             residual,
             act: c.act,
         };
+        let lock = |j: usize| {
+            wino[j].lock().map_err(|_| EngineError::ThreadPool {
+                threads: wino.len(),
+                reason: "a Winograd worker panicked earlier".into(),
+            })
+        };
+        let outp = winograd::OutPtr::new(out);
+        let run = |gemm: &mut Gemm, buf: &mut [f32], range| {
+            winograd::run_tiles(
+                v, gemm, buf, x, &geom, &c.packed, c.cout, &tail, outp, range,
+            )
+        };
         if gemm.threads() > 1 && total < 2 * gemm.threads() * gemm.kernel().mr {
             // Fewer than two row panels of tiles per thread (ResNet-50's
             // layer4 at batch 1 has 4): split by tiles, every thread would
@@ -854,47 +866,15 @@ fn run_conv(
             // instead, whose products the threads split by output channels:
             // 30% faster there, but up to 15% slower with 16-32 tiles per
             // thread (measured at 2 threads), hence the bound.
-            let mut w = wino[0].lock().map_err(|_| EngineError::ThreadPool {
-                threads: wino.len(),
-                reason: "a Winograd worker panicked earlier".into(),
-            })?;
-            let outp = winograd::OutPtr::new(out);
-            return winograd::run_tiles(
-                v,
-                gemm,
-                &mut w.buf,
-                x,
-                &geom,
-                &c.packed,
-                c.cout,
-                &tail,
-                outp,
-                0..total,
-            );
+            return run(gemm, &mut lock(0)?.buf, 0..total);
         }
         let jobs = wino.len().min(total).max(1);
         let per = total.div_ceil(jobs);
-        let outp = winograd::OutPtr::new(out);
         let job = |j: usize| -> Result<(), EngineError> {
-            let mut w = wino[j].lock().map_err(|_| EngineError::ThreadPool {
-                threads: wino.len(),
-                reason: "a Winograd worker panicked earlier".into(),
-            })?;
-            w.gemm.set_cache(c.cache)?;
-            let range = j * per..((j + 1) * per).min(total);
+            let mut w = lock(j)?;
             let w = &mut *w;
-            winograd::run_tiles(
-                v,
-                &mut w.gemm,
-                &mut w.buf,
-                x,
-                &geom,
-                &c.packed,
-                c.cout,
-                &tail,
-                outp,
-                range,
-            )
+            w.gemm.set_cache(c.cache)?;
+            run(&mut w.gemm, &mut w.buf, j * per..((j + 1) * per).min(total))
         };
         return match gemm.pool() {
             Some(p) if jobs > 1 => p.install(|| (0..jobs).into_par_iter().try_for_each(job)),
