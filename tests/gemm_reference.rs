@@ -76,6 +76,8 @@ struct Case<'a> {
     b_col_major: bool,
     c_col_major: bool,
     packed_b: bool,
+    /// Run only these columns ([`Gemm::run_cols`]); the others must stay as they were.
+    cols: Option<std::ops::Range<usize>>,
     label: &'a str,
 }
 
@@ -96,6 +98,7 @@ impl Case<'_> {
             b_col_major: false,
             c_col_major: false,
             packed_b: false,
+            cols: None,
             label: "",
         }
     }
@@ -139,12 +142,37 @@ impl Case<'_> {
         };
         {
             let mut cv = MatMut::new(&mut c.data, m, n, c.rs, c.cs).unwrap();
-            g.run(self.alpha, &a.view(), bop, self.beta, &mut cv, &epi)
-                .unwrap();
+            match &self.cols {
+                Some(cols) => g.run_cols(
+                    self.alpha,
+                    &a.view(),
+                    bop,
+                    self.beta,
+                    &mut cv,
+                    &epi,
+                    cols.clone(),
+                ),
+                None => g.run(self.alpha, &a.view(), bop, self.beta, &mut cv, &epi),
+            }
+            .unwrap();
         }
 
+        let cols = self.cols.clone().unwrap_or(0..n);
         for i in 0..m {
             for j in 0..n {
+                if !cols.contains(&j) {
+                    let before = c0[i * c.rs + j * c.cs];
+                    assert!(
+                        c.get(i, j).to_bits() == before.to_bits(),
+                        "{} kernel {} threads={} loop={} cols={cols:?}: C[{i},{j}] outside the \
+                         columns was written",
+                        self.label,
+                        self.kernel.name(),
+                        self.threads,
+                        self.parallel,
+                    );
+                    continue;
+                }
                 let (mut dot, mut mag) = (0.0f64, 0.0f64);
                 for p in 0..k {
                     let t = a.get(i, p) as f64 * b.get(p, j) as f64;
@@ -439,6 +467,55 @@ fn threads_one_to_four_with_every_parallel_loop() {
 }
 
 #[test]
+fn column_ranges_write_only_their_columns() {
+    let loops = [
+        ParallelLoop::Auto,
+        ParallelLoop::Jc,
+        ParallelLoop::Ic,
+        ParallelLoop::Jr,
+    ];
+    let mut seed = 450;
+    for kernel in kernels() {
+        let nr = kernel.nr;
+        let n = 4 * nr + 5;
+        for threads in 1..=3 {
+            for parallel in loops {
+                for packed_b in [false, true] {
+                    // Panel-aligned starts (what packed B needs), ragged ends,
+                    // a single column, and an unaligned start for unpacked B.
+                    let mut ranges = vec![nr..n, 0..nr + 3, 2 * nr..2 * nr + 1, nr..3 * nr];
+                    if !packed_b {
+                        ranges.push(5..n - 3);
+                    }
+                    for cols in ranges {
+                        seed += 1;
+                        let mut c = Case::new(kernel, 23, n, 37);
+                        c.threads = threads;
+                        c.parallel = parallel;
+                        c.packed_b = packed_b;
+                        c.cache = Some(CacheConfig {
+                            mc: 13,
+                            nc: 2 * nr,
+                            kc: 16,
+                        });
+                        c.epi = EpiSpec {
+                            axis: Axis::Col,
+                            scale: true,
+                            bias: true,
+                            residual: true,
+                            act: Activation::Relu,
+                        };
+                        c.cols = Some(cols);
+                        c.label = "cols";
+                        c.check(seed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn odd_cache_configurations() {
     let mut seed = 500;
     for kernel in kernels() {
@@ -605,6 +682,18 @@ fn nonsense_parameters_are_errors_not_panics() {
         .is_err(),
         "C shape"
     );
+    let packed = g.pack_b(b4).unwrap();
+    for (b, cols, why) in [
+        (BOperand::Matrix(b4), 2..2, "empty cols"),
+        (BOperand::Matrix(b4), 3..5, "cols past n"),
+        (BOperand::Packed(&packed), 1..4, "packed cols off a panel"),
+    ] {
+        assert!(
+            g.run_cols(1.0, &a, b, 0.0, &mut cv, &Epilogue::none(), cols)
+                .is_err(),
+            "{why}"
+        );
+    }
     // A kernel that is not this CPU's is refused by name.
     #[cfg(target_arch = "x86_64")]
     assert!(Kernel::get("neon".parse().unwrap()).is_err());

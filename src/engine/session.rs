@@ -854,27 +854,46 @@ fn run_conv(
             })
         };
         let outp = winograd::OutPtr::new(out);
-        let run = |gemm: &mut Gemm, buf: &mut [f32], range| {
-            winograd::run_tiles(
-                v, gemm, buf, x, &geom, &c.packed, c.cout, &tail, outp, range,
-            )
-        };
-        if gemm.threads() > 1 && total < 2 * gemm.threads() * gemm.kernel().mr {
-            // Fewer than two row panels of tiles per thread (ResNet-50's
-            // layer4 at batch 1 has 4): split by tiles, every thread would
-            // stream all the filters for a handful of tiles. One block
-            // instead, whose products the threads split by output channels:
-            // 30% faster there, but up to 15% slower with 16-32 tiles per
-            // thread (measured at 2 threads), hence the bound.
-            return run(gemm, &mut lock(0)?.buf, 0..total);
+        let nr = gemm.kernel().nr;
+        let panels = c.cout.div_ceil(nr);
+        // Fewer than two row panels of tiles per thread (ResNet-50's layer4
+        // at batch 1 has 4): split by tiles, every thread would stream all
+        // the filters for a handful of tiles. Split by output channels
+        // instead: each thread transforms all tiles' input (a few tiles:
+        // cheap), multiplies with its share of the filters and transforms
+        // its channels' output, so a layer forks once and each thread reads
+        // only its share of the filters.
+        let by_chans = gemm.threads() > 1 && total < 2 * gemm.threads() * gemm.kernel().mr;
+        let jobs = if by_chans {
+            wino.len().min(panels)
+        } else {
+            wino.len().min(total)
         }
-        let jobs = wino.len().min(total).max(1);
+        .max(1);
         let per = total.div_ceil(jobs);
         let job = |j: usize| -> Result<(), EngineError> {
             let mut w = lock(j)?;
             let w = &mut *w;
             w.gemm.set_cache(c.cache)?;
-            run(&mut w.gemm, &mut w.buf, j * per..((j + 1) * per).min(total))
+            let (range, cols) = if by_chans {
+                let (p0, p1) = (j * panels / jobs, (j + 1) * panels / jobs);
+                (0..total, p0 * nr..(p1 * nr).min(c.cout))
+            } else {
+                (j * per..((j + 1) * per).min(total), 0..c.cout)
+            };
+            winograd::run_tiles(
+                v,
+                &mut w.gemm,
+                &mut w.buf,
+                x,
+                &geom,
+                &c.packed,
+                c.cout,
+                &tail,
+                outp,
+                range,
+                cols,
+            )
         };
         return match gemm.pool() {
             Some(p) if jobs > 1 => p.install(|| (0..jobs).into_par_iter().try_for_each(job)),

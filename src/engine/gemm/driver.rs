@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -327,6 +328,25 @@ impl Gemm {
         c: &mut MatMut<'_>,
         epi: &Epilogue<'_>,
     ) -> Result<(), EngineError> {
+        let n = b.dims().1;
+        self.run_cols(alpha, a, b, beta, c, epi, 0..n)
+    }
+
+    /// [`Gemm::run`] for columns `cols` of B and C only; the others are not
+    /// touched. Lets threads that each own a share of a layer's output
+    /// channels multiply with their single-threaded GEMMs. With B packed,
+    /// `cols` must start at a micro-panel boundary (a multiple of nr).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_cols(
+        &mut self,
+        alpha: f32,
+        a: &dyn ASource,
+        b: BOperand<'_>,
+        beta: f32,
+        c: &mut MatMut<'_>,
+        epi: &Epilogue<'_>,
+        cols: Range<usize>,
+    ) -> Result<(), EngineError> {
         let (m, k) = (a.rows(), a.depth());
         let (kb, n) = b.dims();
         if m == 0 || n == 0 || k == 0 {
@@ -348,6 +368,22 @@ impl Gemm {
             )));
         }
         epi.validate(m, n)?;
+        let (n0, n1) = (cols.start, cols.end);
+        if n0 >= n1 || n1 > n {
+            return Err(EngineError::param(
+                "cols",
+                format!("columns {n0}..{n1} are not a non-empty range inside 0..{n}"),
+            ));
+        }
+        if matches!(b, BOperand::Packed(_)) && n0 % self.kernel.nr != 0 {
+            return Err(EngineError::param(
+                "cols",
+                format!(
+                    "packed B's columns start at multiples of {}, not {n0}",
+                    self.kernel.nr
+                ),
+            ));
+        }
         if let BOperand::Packed(p) = b {
             if p.kernel_name() != self.kernel.name() {
                 return Err(EngineError::Shape(format!(
@@ -379,11 +415,11 @@ impl Gemm {
         let (mr, nr) = (self.kernel.mr, self.kernel.nr);
         let par = match self.pool {
             None => ParallelLoop::Ic,
-            Some(_) => self.parallel.resolve(m, n, mr, nr, self.threads),
+            Some(_) => self.parallel.resolve(m, n1 - n0, mr, nr, self.threads),
         };
         let cfg = CacheConfig { kc, ..self.cache };
         let a_len = cfg.mc.min(m).div_ceil(mr) * mr * kc;
-        let b_len = cfg.nc.min(n.div_ceil(nr) * nr) * kc;
+        let b_len = cfg.nc.min((n1 - n0).div_ceil(nr) * nr) * kc;
         for buf in &mut self.a_bufs {
             buf.ensure(a_len);
         }
@@ -408,7 +444,7 @@ impl Gemm {
                 a,
                 b,
                 &out,
-                (0, n),
+                (n0, n1),
                 (0, m),
                 &mut a_bufs[0],
                 &mut b_bufs[0],
@@ -421,15 +457,15 @@ impl Gemm {
             // (Split by columns, every thread would pack all of A, so jr keeps
             // its shared packing unless A is read in place.)
             Some(pool) => pool.install(|| match (par, b) {
-                (ParallelLoop::Jc, _) => par_jc(&kernel, cfg, a, b, &out, n, a_bufs, b_bufs),
+                (ParallelLoop::Jc, _) => par_jc(&kernel, cfg, a, b, &out, cols, a_bufs, b_bufs),
                 (ParallelLoop::Jr, BOperand::Packed(_)) if reads_a_in_place => {
-                    par_jc(&kernel, cfg, a, b, &out, n, a_bufs, b_bufs)
+                    par_jc(&kernel, cfg, a, b, &out, cols, a_bufs, b_bufs)
                 }
                 (ParallelLoop::Jr, _) => {
-                    par_jr(&kernel, cfg, a, b, &out, n, a_bufs, &mut b_bufs[0])
+                    par_jr(&kernel, cfg, a, b, &out, cols, a_bufs, &mut b_bufs[0])
                 }
-                (_, BOperand::Packed(_)) => par_rows_packed(&kernel, cfg, a, b, &out, n, a_bufs),
-                _ => par_ic(&kernel, cfg, a, b, &out, n, a_bufs, &mut b_bufs[0]),
+                (_, BOperand::Packed(_)) => par_rows_packed(&kernel, cfg, a, b, &out, cols, a_bufs),
+                _ => par_ic(&kernel, cfg, a, b, &out, cols, a_bufs, &mut b_bufs[0]),
             }),
         }
         Ok(())
@@ -532,13 +568,13 @@ fn par_jc(
     a: &dyn ASource,
     b: BOperand<'_>,
     out: &Out,
-    n: usize,
+    cols: Range<usize>,
     a_bufs: &mut [AlignedBuf],
     b_bufs: &mut [AlignedBuf],
 ) {
     let t = a_bufs.len();
     let nr = kernel.nr;
-    let panels = n.div_ceil(nr);
+    let panels = cols.len().div_ceil(nr);
     a_bufs
         .par_iter_mut()
         .zip(b_bufs.par_iter_mut())
@@ -552,7 +588,7 @@ fn par_jc(
                     a,
                     b,
                     out,
-                    (p0 * nr, (p1 * nr).min(n)),
+                    (cols.start + p0 * nr, (cols.start + p1 * nr).min(cols.end)),
                     (0, a.rows()),
                     ab,
                     bb,
@@ -570,7 +606,7 @@ fn par_rows_packed(
     a: &dyn ASource,
     b: BOperand<'_>,
     out: &Out,
-    n: usize,
+    cols: Range<usize>,
     a_bufs: &mut [AlignedBuf],
 ) {
     let (m, mr) = (a.rows(), kernel.mr);
@@ -587,7 +623,7 @@ fn par_rows_packed(
                 a,
                 b,
                 out,
-                (0, n),
+                (cols.start, cols.end),
                 rows,
                 ab,
                 &mut AlignedBuf::default(),
@@ -605,15 +641,15 @@ fn par_ic(
     a: &dyn ASource,
     b: BOperand<'_>,
     out: &Out,
-    n: usize,
+    cols: Range<usize>,
     a_bufs: &mut [AlignedBuf],
     b_buf: &mut AlignedBuf,
 ) {
     let (m, k, mr, nr) = (a.rows(), a.depth(), kernel.mr, kernel.nr);
     let t = a_bufs.len();
     let row_panels = m.div_ceil(mr);
-    for jc in (0..n).step_by(cfg.nc) {
-        let ncb = cfg.nc.min(n - jc);
+    for jc in cols.clone().step_by(cfg.nc) {
+        let ncb = cfg.nc.min(cols.end - jc);
         for p0 in (0..k).step_by(cfg.kc) {
             let kcb = cfg.kc.min(k - p0);
             let bp = b_block(&b, b_buf, nr, p0, kcb, jc, ncb, true);
@@ -652,15 +688,15 @@ fn par_jr(
     a: &dyn ASource,
     b: BOperand<'_>,
     out: &Out,
-    n: usize,
+    cols: Range<usize>,
     a_bufs: &mut [AlignedBuf],
     b_buf: &mut AlignedBuf,
 ) {
     let (m, k, nr) = (a.rows(), a.depth(), kernel.nr);
     let t = a_bufs.len();
     let a_buf = &mut a_bufs[0];
-    for jc in (0..n).step_by(cfg.nc) {
-        let ncb = cfg.nc.min(n - jc);
+    for jc in cols.clone().step_by(cfg.nc) {
+        let ncb = cfg.nc.min(cols.end - jc);
         for p0 in (0..k).step_by(cfg.kc) {
             let kcb = cfg.kc.min(k - p0);
             let bp = b_block(&b, b_buf, nr, p0, kcb, jc, ncb, true);

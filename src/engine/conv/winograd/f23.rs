@@ -76,7 +76,8 @@ pub fn input_tile(d: &[&[f32]; 16], v: &mut [f32], stride: usize, chs: Range<usi
     }
 }
 
-/// Output transform of tiles `start..start + n` of the block's `m`.
+/// Output transform of tiles `start..start + n` of the block's `m`, output
+/// channels `ks` (of `k`).
 ///
 /// # Safety
 /// Those tiles' output pixels must be written by no other thread, and `out`
@@ -85,6 +86,7 @@ pub unsafe fn output_block(
     m: &[f32],
     g: &ConvGeom,
     k: usize,
+    ks: Range<usize>,
     start: usize,
     n: usize,
     tail: &Tail<'_>,
@@ -93,7 +95,7 @@ pub unsafe fn output_block(
     for t in 0..n {
         let (dst, rows, cols) = out_pixels::<2, 4>(g, k, start + t);
         // SAFETY: `dst` holds this tile's own pixels, per the caller's contract.
-        unsafe { output_tile(m, t * k, n * k, 0..k, rows, cols, &dst, tail, out) }
+        unsafe { output_tile(m, t * k, n * k, ks.clone(), rows, cols, &dst, tail, out) }
     }
 }
 

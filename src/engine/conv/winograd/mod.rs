@@ -132,8 +132,8 @@ impl OutPtr {
     }
 }
 
-// SAFETY: workers write disjoint output tiles (disjoint tile ranges), so no
-// two threads touch the same element; the buffer outlives the parallel loop.
+// SAFETY: workers write disjoint parts of the output (disjoint tile ranges or
+// disjoint channel ranges), so no two threads touch the same element; the buffer outlives the parallel loop.
 unsafe impl Send for OutPtr {}
 // SAFETY: see Send.
 unsafe impl Sync for OutPtr {}
@@ -190,12 +190,12 @@ impl Isa {
     }
 }
 
-/// Computes output tiles `range` of the layer: input transform, one GEMM per
-/// transformed point, and output transform, block by block, with `gemm` (a
-/// worker's single-threaded one, or a multithreaded one that splits each
-/// point's product by output channels so every thread reads only its share of
-/// the filters: what a layer with few tiles needs) and `buf`, scratch of
-/// [`scratch_len`] floats.
+/// Computes output tiles `range`, output channels `cols`, of the layer: input
+/// transform, one GEMM per transformed point, and output transform, block by
+/// block, with `gemm` and `buf`, scratch of [`scratch_len`] floats. Threads
+/// split a layer by tiles (each with all channels) or, when it has only a few
+/// tiles, by output channels (each with all tiles, so each reads only its
+/// share of the filters; `cols` then starts at a multiple of the kernel's nr).
 #[allow(clippy::too_many_arguments)]
 pub fn run_tiles(
     v: Variant,
@@ -208,6 +208,7 @@ pub fn run_tiles(
     tail: &Tail<'_>,
     out: OutPtr,
     range: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
 ) -> Result<(), EngineError> {
     run_tiles_on(
         Isa::detect(),
@@ -221,6 +222,7 @@ pub fn run_tiles(
         tail,
         out,
         range,
+        cols,
     )
 }
 
@@ -238,6 +240,7 @@ pub(crate) fn run_tiles_on(
     tail: &Tail<'_>,
     out: OutPtr,
     range: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
 ) -> Result<(), EngineError> {
     let c_in = g.c;
     let out_len = g.n * g.oh * g.ow * k_out;
@@ -264,6 +267,9 @@ pub(crate) fn run_tiles_on(
     if x.len() < in_len || g.cg != c_in {
         return Err(short("input", x.len(), in_len));
     }
+    if cols.end > k_out {
+        return Err(short("output channels", k_out, cols.end));
+    }
     if packed.len() != v.points() || range.end > total {
         return Err(EngineError::Shape(format!(
             "winograd {v:?}: {} filter matrices for {} points, tiles {range:?} of {total}",
@@ -289,18 +295,20 @@ pub(crate) fn run_tiles_on(
         for (xi, b) in packed.iter().enumerate() {
             let a = MatRef::row_major(&vb[xi * n * c_in..][..n * c_in], n, c_in)?;
             let mut cm = MatMut::row_major(&mut mb[xi * n * k_out..][..n * k_out], n, k_out)?;
-            gemm.run(
+            gemm.run_cols(
                 1.0,
                 &a,
                 BOperand::Packed(b),
                 0.0,
                 &mut cm,
                 &Epilogue::none(),
+                cols.clone(),
             )?;
         }
-        // SAFETY: this worker owns output tiles `range` (see OutPtr), and the
-        // output, residual and bias lengths were checked above.
-        unsafe { output_block(isa, v, mb, g, k_out, start, n, tail, out) };
+        // SAFETY: this worker owns output channels `cols` of tiles `range`
+        // (see OutPtr), and the output, residual and bias lengths and `cols`
+        // were checked above.
+        unsafe { output_block(isa, v, mb, g, k_out, cols.clone(), start, n, tail, out) };
         start += n;
     }
     Ok(())
@@ -336,7 +344,8 @@ fn input_block(
     }
 }
 
-/// Output transform of tiles `start..start + n` of the block's products.
+/// Output transform of tiles `start..start + n` of the block's products,
+/// output channels `ks` of `k`.
 ///
 /// # Safety
 /// Those tiles' output pixels must be written by no other thread, and `out`
@@ -348,6 +357,7 @@ unsafe fn output_block(
     mb: &[f32],
     g: &ConvGeom,
     k: usize,
+    ks: std::ops::Range<usize>,
     start: usize,
     n: usize,
     tail: &Tail<'_>,
@@ -358,15 +368,25 @@ unsafe fn output_block(
     unsafe {
         match (isa, v) {
             #[cfg(target_arch = "x86_64")]
-            (Isa::Avx2, Variant::F23) => avx2::output_block_f23(mb, g, k, start, n, tail, out),
+            (Isa::Avx2, Variant::F23) => {
+                avx2::output_block_f23(mb, g, k, ks.clone(), start, n, tail, out)
+            }
             #[cfg(target_arch = "x86_64")]
-            (Isa::Avx2, Variant::F43) => avx2::output_block_f43(mb, g, k, start, n, tail, out),
+            (Isa::Avx2, Variant::F43) => {
+                avx2::output_block_f43(mb, g, k, ks.clone(), start, n, tail, out)
+            }
             #[cfg(target_arch = "aarch64")]
-            (Isa::Neon, Variant::F43) => neon::output_block_f43(mb, g, k, start, n, tail, out),
+            (Isa::Neon, Variant::F43) => {
+                neon::output_block_f43(mb, g, k, ks.clone(), start, n, tail, out)
+            }
             #[cfg(target_arch = "aarch64")]
-            (Isa::Neon, Variant::F23) => neon::output_block_f23(mb, g, k, start, n, tail, out),
-            (_, Variant::F23) => f23::output_block(mb, g, k, start, n, tail, out),
-            (_, Variant::F43) => scalar::output_block_f43(mb, g, k, start, n, tail, out),
+            (Isa::Neon, Variant::F23) => {
+                neon::output_block_f23(mb, g, k, ks.clone(), start, n, tail, out)
+            }
+            (_, Variant::F23) => f23::output_block(mb, g, k, ks.clone(), start, n, tail, out),
+            (_, Variant::F43) => {
+                scalar::output_block_f43(mb, g, k, ks.clone(), start, n, tail, out)
+            }
         }
     }
 }

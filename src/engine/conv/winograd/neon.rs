@@ -7,6 +7,7 @@
 use super::{f23, gather, out_pixels, scalar, OutPtr, Tail};
 use crate::engine::conv::ConvGeom;
 use std::arch::aarch64::*;
+use std::ops::Range;
 
 /// One column (or row) of `B^T d` for 4 channels; see `f43` for the matrix.
 #[inline]
@@ -125,7 +126,8 @@ macro_rules! transforms {
             }
         }
 
-        /// Output transform of tiles `start..start + n` of the block's products.
+        /// Output transform of tiles `start..start + n` of the block's products,
+        /// output channels `ks` (of `k`).
         ///
         /// # Safety
         /// Those tiles' output pixels must be
@@ -136,19 +138,20 @@ macro_rules! transforms {
             m: &[f32],
             g: &ConvGeom,
             k: usize,
+            ks: Range<usize>,
             start: usize,
             n: usize,
             tail: &Tail<'_>,
             out: OutPtr,
         ) {
-            /// `Y = A^T M A` for channels `0..kv` (a multiple of 4) of one
+            /// `Y = A^T M A` for channels `kv` (a multiple of 4 long) of one
             /// tile, plus bias and residual, through the activation, stored to
             /// the pixels inside the image.
             ///
             /// # Safety
-            /// `m` must hold `($n - 1) * stride + base + kv` values;
+            /// `m` must hold `($n - 1) * stride + base + kv.end` values;
             /// `out.ptr + dst[p] + o` (and the residual there, and the bias at
-            /// `o`) for `o < kv` must be valid and the pixels written by no
+            /// `o`) for `o` in `kv` must be valid and the pixels written by no
             /// other thread.
             #[inline]
             #[target_feature(enable = "neon")]
@@ -157,7 +160,7 @@ macro_rules! transforms {
                 m: &[f32],
                 base: usize,
                 stride: usize,
-                kv: usize,
+                kv: Range<usize>,
                 rows: usize,
                 cols: usize,
                 dst: &[usize; $nm],
@@ -168,7 +171,7 @@ macro_rules! transforms {
                     .bounds()
                     .map(|(lo, hi)| (vdupq_n_f32(lo), vdupq_n_f32(hi)));
                 let mp = m.as_ptr();
-                for o in (0..kv).step_by(4) {
+                for o in kv.step_by(4) {
                     let mut s = [[vdupq_n_f32(0.0); $a]; $m];
                     for j in 0..$a {
                         let mut col = [vdupq_n_f32(0.0); $a];
@@ -206,15 +209,15 @@ macro_rules! transforms {
             }
 
             // The vector loads of `m` stay inside this bound.
-            assert!(m.len() >= $n * n * k);
-            let kv = k - k % 4;
+            assert!(m.len() >= $n * n * k && ks.end <= k);
+            let kv = ks.end - ks.len() % 4;
             for t in 0..n {
                 let (dst, rows, cols) = out_pixels::<$m, $nm>(g, k, start + t);
                 // SAFETY: `dst` holds this tile's own pixels, per the caller's
                 // contract; products of tile `t` end at `($n - 1) * n * k + (t + 1) * k`.
                 unsafe {
-                    tile(m, t * k, n * k, kv, rows, cols, &dst, tail, out);
-                    $out_tail(m, t * k, n * k, kv..k, rows, cols, &dst, tail, out);
+                    tile(m, t * k, n * k, ks.start..kv, rows, cols, &dst, tail, out);
+                    $out_tail(m, t * k, n * k, kv..ks.end, rows, cols, &dst, tail, out);
                 }
             }
         }

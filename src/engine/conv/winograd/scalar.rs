@@ -72,7 +72,8 @@ pub fn input_tile(d: &[&[f32]; 36], v: &mut [f32], stride: usize, chs: Range<usi
     }
 }
 
-/// Output transform of tiles `start..start + n` of the block's `m`.
+/// Output transform of tiles `start..start + n` of the block's `m`, output
+/// channels `ks` (of `k`).
 ///
 /// # Safety
 /// Those tiles' output pixels must be written by no other thread, and `out`
@@ -81,6 +82,7 @@ pub unsafe fn output_block_f43(
     m: &[f32],
     g: &ConvGeom,
     k: usize,
+    ks: Range<usize>,
     start: usize,
     n: usize,
     tail: &Tail<'_>,
@@ -89,7 +91,7 @@ pub unsafe fn output_block_f43(
     for t in 0..n {
         let (dst, rows, cols) = out_pixels::<4, 16>(g, k, start + t);
         // SAFETY: `dst` holds this tile's own pixels, per the caller's contract.
-        unsafe { output_tile(m, t * k, n * k, 0..k, rows, cols, &dst, tail, out) }
+        unsafe { output_tile(m, t * k, n * k, ks.clone(), rows, cols, &dst, tail, out) }
     }
 }
 

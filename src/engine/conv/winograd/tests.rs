@@ -73,7 +73,9 @@ fn direct(x: &[f32], g: &ConvGeom, conv: &Conv, tail: &Tail<'_>) -> Vec<f64> {
 #[test]
 fn every_transform_path_matches_direct_convolution() {
     // (n, h, w, c, k, pad): odd output sizes (7x7, 5x9, 1x1, 2x3), channel
-    // counts below, at and past the vector widths, padding 0 and 1.
+    // counts below, at and past the vector widths, padding 0 and 1. Each is
+    // run as two threads would: split by tiles, and split by output channels
+    // (the second share starting past the first vectors, ending in a tail).
     let cases = [
         (2, 7, 7, 3, 13, 1),
         (1, 7, 11, 13, 5, 0),
@@ -81,6 +83,7 @@ fn every_transform_path_matches_direct_convolution() {
         (1, 1, 1, 17, 9, 1),
         (2, 4, 5, 12, 20, 0),
         (1, 10, 9, 33, 40, 1),
+        (1, 6, 6, 10, 45, 1),
     ];
     let acts = [
         Activation::None,
@@ -134,12 +137,20 @@ fn every_transform_path_matches_direct_convolution() {
                     gemm,
                 };
                 let (_, _, total) = tiles(v, &g);
-                for isa in isas() {
+                let nr = kernel.nr;
+                let (mid, mid_c) = (total / 2, (k / 2 / nr * nr).max(nr).min(k));
+                let by_tiles = vec![(0..mid, 0..k), (mid..total, 0..k)];
+                let mut by_chans = vec![(0..total, 0..mid_c)];
+                if mid_c < k {
+                    by_chans.push((0..total, mid_c..k));
+                }
+                for (isa, calls) in isas()
+                    .into_iter()
+                    .flat_map(|i| [(i, by_tiles.clone()), (i, by_chans.clone())])
+                {
                     let mut out = vec![f32::NAN; want.len()];
                     let op = OutPtr::new(&mut out);
-                    // Two calls on split tile ranges, as two threads would.
-                    let mid = total / 2;
-                    for r in [0..mid, mid..total] {
+                    for (r, cols) in calls.clone() {
                         run_tiles_on(
                             isa,
                             v,
@@ -152,6 +163,7 @@ fn every_transform_path_matches_direct_convolution() {
                             &tail,
                             op,
                             r,
+                            cols,
                         )
                         .unwrap();
                     }
@@ -167,7 +179,7 @@ fn every_transform_path_matches_direct_convolution() {
                     worst = worst.max(err);
                     assert!(
                         err < tol,
-                        "case {ci} act {act:?} {v:?} {isa:?}: rel err {err:e}"
+                        "case {ci} act {act:?} {v:?} {isa:?} {calls:?}: rel err {err:e}"
                     );
                 }
             }
@@ -225,6 +237,7 @@ fn short_buffers_are_errors_not_overruns() {
         &tail,
         OutPtr::new(&mut small),
         0..1,
+        0..8,
     );
     assert!(r.is_err(), "short output");
     let mut out = vec![0.0; 4 * 4 * 8];
@@ -239,6 +252,7 @@ fn short_buffers_are_errors_not_overruns() {
         &tail,
         OutPtr::new(&mut out),
         0..1,
+        0..8,
     );
     assert!(r.is_err(), "F(2,3) filters for F(4,3)");
     let r = run_tiles(
@@ -252,6 +266,27 @@ fn short_buffers_are_errors_not_overruns() {
         &tail,
         OutPtr::new(&mut out),
         0..2,
+        0..8,
     );
     assert!(r.is_err(), "tiles past the end");
+    for (cols, why) in [
+        (0..9, "channels past the end"),
+        (4..8, "cols off a panel"),
+        (8..8, "no cols"),
+    ] {
+        let r = run_tiles(
+            Variant::F43,
+            &mut wk.gemm,
+            &mut wk.buf,
+            &x,
+            &g,
+            &packed,
+            8,
+            &tail,
+            OutPtr::new(&mut out),
+            0..1,
+            cols,
+        );
+        assert!(r.is_err(), "{why}");
+    }
 }
