@@ -61,6 +61,15 @@ const PLAIN: EpiSpec = EpiSpec {
     act: Activation::None,
 };
 
+/// Scale, bias, residual and ReLU per column.
+const EVERY_PART: EpiSpec = EpiSpec {
+    axis: Axis::Col,
+    scale: true,
+    bias: true,
+    residual: true,
+    act: Activation::Relu,
+};
+
 struct Case<'a> {
     kernel: Kernel,
     m: usize,
@@ -241,6 +250,14 @@ impl Case<'_> {
     }
 }
 
+/// Every loop a GEMM can spread over threads.
+const LOOPS: [ParallelLoop; 4] = [
+    ParallelLoop::Auto,
+    ParallelLoop::Jc,
+    ParallelLoop::Ic,
+    ParallelLoop::Jr,
+];
+
 fn kernels() -> Vec<Kernel> {
     let ks = Kernel::all_available();
     assert!(ks.iter().any(|k| k.name() == "scalar"));
@@ -406,13 +423,7 @@ fn strided_operands_and_transposed_views() {
             c.b_col_major = flags & 2 != 0;
             c.c_col_major = flags & 4 != 0;
             c.beta = 0.75;
-            c.epi = EpiSpec {
-                axis: Axis::Col,
-                scale: true,
-                bias: true,
-                residual: true,
-                act: Activation::Relu,
-            };
+            c.epi = EVERY_PART;
             c.label = "strided";
             c.check(seed);
         }
@@ -421,16 +432,10 @@ fn strided_operands_and_transposed_views() {
 
 #[test]
 fn threads_one_to_four_with_every_parallel_loop() {
-    let loops = [
-        ParallelLoop::Auto,
-        ParallelLoop::Jc,
-        ParallelLoop::Ic,
-        ParallelLoop::Jr,
-    ];
     let mut seed = 400;
     for kernel in kernels() {
         for threads in 1..=4 {
-            for parallel in loops {
+            for parallel in LOOPS {
                 for packed_b in [false, true] {
                     seed += 1;
                     // Small blocks: several ic/jc blocks per thread, ragged shares.
@@ -468,18 +473,12 @@ fn threads_one_to_four_with_every_parallel_loop() {
 
 #[test]
 fn column_ranges_write_only_their_columns() {
-    let loops = [
-        ParallelLoop::Auto,
-        ParallelLoop::Jc,
-        ParallelLoop::Ic,
-        ParallelLoop::Jr,
-    ];
     let mut seed = 450;
     for kernel in kernels() {
         let nr = kernel.nr;
         let n = 4 * nr + 5;
         for threads in 1..=3 {
-            for parallel in loops {
+            for parallel in LOOPS {
                 for packed_b in [false, true] {
                     // Panel-aligned starts (what packed B needs), ragged ends,
                     // a single column, and an unaligned start for unpacked B.
@@ -498,13 +497,7 @@ fn column_ranges_write_only_their_columns() {
                             nc: 2 * nr,
                             kc: 16,
                         });
-                        c.epi = EpiSpec {
-                            axis: Axis::Col,
-                            scale: true,
-                            bias: true,
-                            residual: true,
-                            act: Activation::Relu,
-                        };
+                        c.epi = EVERY_PART;
                         c.cols = Some(cols);
                         c.label = "cols";
                         c.check(seed);

@@ -14,8 +14,9 @@
 //!
 //! Tiles are processed in blocks sized so that a block's transformed input
 //! and products stay near the L2 cache; each thread takes a contiguous range
-//! of tiles with its own single-threaded GEMM and scratch (a layer with only
-//! a few tiles per thread runs as one block on the multithreaded GEMM). The
+//! of tiles with its own single-threaded GEMM and scratch (in a layer with
+//! only a few tiles per thread, each takes a range of output channels of all
+//! tiles instead, so it reads only its share of the filters). The
 //! input and output transforms of both sizes are vectorized by hand over
 //! channels, one file per instruction set ([`avx2`], [`neon`]; [`scalar`] and
 //! [`f23`] hold the scalar fallback and channel tails). Filters are

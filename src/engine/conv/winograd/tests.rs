@@ -225,66 +225,29 @@ fn short_buffers_are_errors_not_overruns() {
         residual: None,
         act: Activation::None,
     };
-    let mut small = vec![0.0; 4 * 4 * 8 - 1];
-    let r = run_tiles(
-        Variant::F43,
-        &mut wk.gemm,
-        &mut wk.buf,
-        &x,
-        &g,
-        &packed,
-        8,
-        &tail,
-        OutPtr::new(&mut small),
-        0..1,
-        0..8,
-    );
-    assert!(r.is_err(), "short output");
-    let mut out = vec![0.0; 4 * 4 * 8];
-    let r = run_tiles(
-        Variant::F43,
-        &mut wk.gemm,
-        &mut wk.buf,
-        &x,
-        &g,
-        &packed[..16],
-        8,
-        &tail,
-        OutPtr::new(&mut out),
-        0..1,
-        0..8,
-    );
-    assert!(r.is_err(), "F(2,3) filters for F(4,3)");
-    let r = run_tiles(
-        Variant::F43,
-        &mut wk.gemm,
-        &mut wk.buf,
-        &x,
-        &g,
-        &packed,
-        8,
-        &tail,
-        OutPtr::new(&mut out),
-        0..2,
-        0..8,
-    );
-    assert!(r.is_err(), "tiles past the end");
-    for (cols, why) in [
-        (0..9, "channels past the end"),
-        (4..8, "cols off a panel"),
-        (8..8, "no cols"),
-    ] {
+    // (output length, filter matrices, tiles, output channels, what is wrong)
+    let full = 4 * 4 * 8;
+    let bad = [
+        (full - 1, 36, 0..1, 0..8, "short output"),
+        (full, 16, 0..1, 0..8, "F(2,3) filters for F(4,3)"),
+        (full, 36, 0..2, 0..8, "tiles past the end"),
+        (full, 36, 0..1, 0..9, "channels past the end"),
+        (full, 36, 0..1, 4..8, "cols off a panel"),
+        (full, 36, 0..1, 8..8, "no cols"),
+    ];
+    for (len, mats, range, cols, why) in bad {
+        let mut out = vec![0.0; len];
         let r = run_tiles(
             Variant::F43,
             &mut wk.gemm,
             &mut wk.buf,
             &x,
             &g,
-            &packed,
+            &packed[..mats],
             8,
             &tail,
             OutPtr::new(&mut out),
-            0..1,
+            range,
             cols,
         );
         assert!(r.is_err(), "{why}");
