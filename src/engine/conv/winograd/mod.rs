@@ -134,7 +134,8 @@ impl OutPtr {
 }
 
 // SAFETY: workers write disjoint parts of the output (disjoint tile ranges or
-// disjoint channel ranges), so no two threads touch the same element; the buffer outlives the parallel loop.
+// disjoint channel ranges), so no two threads touch the same element; the
+// buffer outlives the parallel loop.
 unsafe impl Send for OutPtr {}
 // SAFETY: see Send.
 unsafe impl Sync for OutPtr {}
