@@ -731,14 +731,8 @@ fn par_jr(
 fn macro_kernel(kernel: &Kernel, out: &Out, blk: &Block<'_>, jp0: usize, jp1: usize) {
     let (mr, nr, kcb) = (kernel.mr, kernel.nr, blk.kcb);
     let beta = if blk.first { out.beta } else { 1.0 };
-    let tile = |ip: usize, jp: usize| {
-        let jr = jp * nr;
-        let n_eff = nr.min(blk.ncb - jr);
-        let j = blk.jc + jr;
-        let bpanel = &blk.b[jp * kcb * nr..(jp + 1) * kcb * nr];
-        let (apanel, lda) = blk.a.panel(ip, mr, kcb, blk.mcb);
-        let i = blk.ic + ip * mr;
-        let m_eff = mr.min(blk.mcb - ip * mr);
+    // The epilogue context of the tile at C(i, j).
+    let ctx_at = |i: usize, j: usize| {
         let ch = match out.axis {
             Axis::Row => i,
             Axis::Col => j,
@@ -746,7 +740,7 @@ fn macro_kernel(kernel: &Kernel, out: &Out, blk: &Block<'_>, jp0: usize, jp1: us
         // SAFETY: the epilogue vectors have one value per row (or column) of C
         // and the residual is m x n (validated in `run`), so offsetting to the
         // tile origin stays in bounds; null pointers stay null.
-        let ctx = unsafe {
+        unsafe {
             TileCtx {
                 alpha: out.alpha,
                 beta,
@@ -771,7 +765,17 @@ fn macro_kernel(kernel: &Kernel, out: &Out, blk: &Block<'_>, jp0: usize, jp1: us
                 res_cs: out.res_cs,
                 act: out.act,
             }
-        };
+        }
+    };
+    let tile = |ip: usize, jp: usize| {
+        let jr = jp * nr;
+        let n_eff = nr.min(blk.ncb - jr);
+        let j = blk.jc + jr;
+        let bpanel = &blk.b[jp * kcb * nr..(jp + 1) * kcb * nr];
+        let (apanel, lda) = blk.a.panel(ip, mr, kcb, blk.mcb);
+        let i = blk.ic + ip * mr;
+        let m_eff = mr.min(blk.mcb - ip * mr);
+        let ctx = ctx_at(i, j);
         // SAFETY: the A panel has mr rows of kcb values at stride lda (or
         // kcb*mr column-packed values); B's holds kcb*nr values; the tile
         // (i, j, m_eff, n_eff) lies inside C, which no other thread writes
@@ -794,8 +798,38 @@ fn macro_kernel(kernel: &Kernel, out: &Out, blk: &Block<'_>, jp0: usize, jp1: us
     };
     let ipn = blk.mcb.div_ceil(mr);
     if kernel.ir_outer {
+        // Full tiles of a row go to the row kernel in one call when it has
+        // one and C (and the residual, if read) have unit column stride.
+        let row = kernel
+            .micro_row
+            .filter(|_| out.cs == 1 && (out.residual.is_null() || out.res_cs == 1));
+        let full_to = jp1.min(blk.ncb / nr).max(jp0);
         for ip in 0..ipn {
-            for jp in jp0..jp1 {
+            let mut jp = jp0;
+            if let Some(row) = row.filter(|_| (ip + 1) * mr <= blk.mcb && full_to > jp0) {
+                let (apanel, lda) = blk.a.panel(ip, mr, kcb, blk.mcb);
+                let (i, j) = (blk.ic + ip * mr, blk.jc + jp0 * nr);
+                let bpanels = &blk.b[jp0 * kcb * nr..full_to * kcb * nr];
+                let ctx = ctx_at(i, j);
+                // SAFETY: as for `tile`, for each of the full tiles jp0..full_to
+                // of this row: mr rows of A, consecutive B micro-panels of
+                // kcb*nr values (the slice above), and unit column strides
+                // (checked when choosing `row`).
+                unsafe {
+                    row(
+                        kcb,
+                        apanel,
+                        lda,
+                        bpanels.as_ptr(),
+                        full_to - jp0,
+                        out.c.add(i * out.rs + j),
+                        out.rs,
+                        &ctx,
+                    )
+                };
+                jp = full_to;
+            }
+            for jp in jp..jp1 {
                 tile(ip, jp);
             }
         }

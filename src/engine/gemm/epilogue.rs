@@ -107,6 +107,37 @@ pub(crate) struct TileCtx {
 }
 
 impl TileCtx {
+    /// The context of the tile `cols` columns to the right of this one: the
+    /// column-indexed pointers move, the row-indexed ones stay.
+    ///
+    /// # Safety
+    /// Column `cols` must lie inside C, so the moved pointers stay inside the
+    /// epilogue vectors and the residual.
+    // Only the AVX2 row kernel walks tiles itself so far.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub unsafe fn right(&self, cols: usize) -> TileCtx {
+        // SAFETY: by the caller's guarantee each offset stays in bounds; null
+        // pointers (absent parts) are never offset.
+        let col = |p: *const f32, step: usize| {
+            if p.is_null() {
+                p
+            } else {
+                unsafe { p.add(cols * step) }
+            }
+        };
+        let per_col = match self.axis {
+            Axis::Col => 1,
+            Axis::Row => 0,
+        };
+        TileCtx {
+            scale: col(self.scale, per_col),
+            bias: col(self.bias, per_col),
+            residual: col(self.residual, self.res_cs),
+            ..*self
+        }
+    }
+
     /// Finish one value: `v` is the accumulated A*B for C(i, j) of this tile.
     ///
     /// # Safety

@@ -24,6 +24,13 @@ use std::str::FromStr;
 pub(crate) type MicroKernel =
     unsafe fn(usize, *const f32, usize, *const f32, *mut f32, usize, usize, usize, usize, &TileCtx);
 
+/// `row(kc, a, lda, b, panels, c, rs_c, ctx)`: `panels` full `mr x nr` tiles
+/// side by side, from one A micro-panel and `panels` packed B micro-panels
+/// stored one after another; C has unit column stride and `ctx` is the first
+/// tile's. One call per row of tiles instead of one per tile.
+pub(crate) type MicroRow =
+    unsafe fn(usize, *const f32, usize, *const f32, usize, *mut f32, usize, &TileCtx);
+
 /// Runs `iters` iterations of independent FMA chains; returns a value that
 /// depends on every chain (so the loop cannot be optimised away).
 pub(crate) type FmaChains = unsafe fn(u64) -> f32;
@@ -87,6 +94,9 @@ pub struct Kernel {
     /// L1, B streams in order, and each A panel writes whole rows of C.
     pub ir_outer: bool,
     pub(crate) micro: MicroKernel,
+    /// A row of full tiles in one call, where the kernel has it (ir-outer
+    /// kernels, whose macro-kernel walks rows of tiles).
+    pub(crate) micro_row: Option<MicroRow>,
     pub(crate) fma_chains: FmaChains,
     /// Floating-point operations one iteration of `fma_chains` performs.
     pub(crate) chain_flops_per_iter: usize,

@@ -18,6 +18,7 @@ pub(super) const KERNEL: Kernel = Kernel {
     // BLIS's order until it is measured on an aarch64 board.
     ir_outer: false,
     micro: micro_8x12,
+    micro_row: None,
     fma_chains,
     chain_flops_per_iter: 2 * 4 * CHAINS,
 };

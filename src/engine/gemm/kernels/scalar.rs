@@ -16,6 +16,7 @@ pub(super) const KERNEL: Kernel = Kernel {
     a_rows: false,
     ir_outer: false,
     micro: micro_4x8,
+    micro_row: None,
     fma_chains,
     chain_flops_per_iter: 2 * CHAINS,
 };
