@@ -800,13 +800,13 @@ fn macro_kernel(kernel: &Kernel, out: &Out, blk: &Block<'_>, jp0: usize, jp1: us
     if kernel.ir_outer {
         // Full tiles of a row go to the row kernel in one call when it has
         // one and C (and the residual, if read) have unit column stride.
-        let row = kernel
-            .micro_row
-            .filter(|_| out.cs == 1 && (out.residual.is_null() || out.res_cs == 1));
-        let full_to = jp1.min(blk.ncb / nr).max(jp0);
+        let full_to = jp1.min(blk.ncb / nr);
+        let row = kernel.micro_row.filter(|_| {
+            full_to > jp0 && out.cs == 1 && (out.residual.is_null() || out.res_cs == 1)
+        });
         for ip in 0..ipn {
             let mut jp = jp0;
-            if let Some(row) = row.filter(|_| (ip + 1) * mr <= blk.mcb && full_to > jp0) {
+            if let Some(row) = row.filter(|_| (ip + 1) * mr <= blk.mcb) {
                 let (apanel, lda) = blk.a.panel(ip, mr, kcb, blk.mcb);
                 let (i, j) = (blk.ic + ip * mr, blk.jc + jp0 * nr);
                 let bpanels = &blk.b[jp0 * kcb * nr..full_to * kcb * nr];
