@@ -137,7 +137,7 @@ pub fn onnx_path<'a>(spec: &'a str, model: &str) -> Result<&'a Path, PeerFailure
         Ok(Path::new(spec))
     } else {
         Err(PeerFailure::Unavailable(format!(
-            "tract and onnxruntime run ONNX files; `{model}` is a built-in model (export it, e.g. with scripts/make_onnx_models.py)"
+            "the peer engines run ONNX files (or converted ones); `{model}` is a built-in model (export it, e.g. with scripts/make_onnx_models.py)"
         )))
     }
 }
