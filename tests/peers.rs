@@ -431,15 +431,15 @@ fn the_shipped_peers_suite_is_valid_with_its_model_made() {
     let s = joulebench::harness::suite::Suite::parse_with_cores(&text, &path, 2)
         .unwrap_or_else(|e| panic!("{e}"));
     let pts = s.points();
-    // 3 engines x 2 threads x 2 batches
-    assert_eq!(pts.len(), 12);
+    // 6 engines x 2 threads x 2 batches
+    assert_eq!(pts.len(), 24);
     let ids: Vec<&str> = pts.iter().map(|p| p.id.as_str()).collect();
     assert!(
         ids.contains(&"engines/models/resnet50.onnx/onnxruntime-t2-b8-r0"),
         "{ids:?}"
     );
-    assert!(
-        ids.contains(&"engines/models/resnet50.onnx/tract-t1-b1-r0"),
-        "{ids:?}"
-    );
+    for e in ["tract", "openvino", "litert", "ncnn"] {
+        let id = format!("engines/models/resnet50.onnx/{e}-t1-b1-r0");
+        assert!(ids.contains(&id.as_str()), "{ids:?}");
+    }
 }

@@ -32,8 +32,8 @@ except NameError:
     from peer_common import *  # noqa: F401,F403
 
 PNNX_INSTALL = "pip install --no-deps pnnx && pip install ncnn onnxruntime numpy"
-ONNX2TF_INSTALL = ("pip install -r scripts/requirements-peers.txt && "
-                   "pip install --no-deps -r scripts/requirements-peers-nodeps.txt (onnx2tf and its helpers)")
+ONNX2TF_INSTALL = ("pip install tensorflow==2.21.0 tf-keras==2.21.0 onnx-graphsurgeon==0.6.1 sng4onnx psutil && "
+                   "pip install --no-deps onnx2tf==1.29.24 (joulebench's scripts/requirements-peers*.txt)")
 
 
 def run_logged(cmd, cwd, log, timeout):

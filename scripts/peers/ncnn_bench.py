@@ -59,8 +59,7 @@ def main(argv):
         run()
     except RuntimeError as e:
         return fail("model", e, 2)
-    settings = ncnn_settings(ncnn, net) + [["batch", f"{a.batch} extractions of one image"],
-                                           ["blobs", f"{inp} -> {out}"]]
+    settings = ncnn_settings(ncnn, net) + [["blobs", f"{inp} -> {out}"]]
     return measure(a, run, ncnn.__version__, settings, runs_per_batch=a.batch)
 
 

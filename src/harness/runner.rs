@@ -870,6 +870,7 @@ impl WindowHooks for Hooks<'_> {
             c.start_process(pid);
         }
         if let Some(p) = self.source.as_deref_mut() {
+            p.follow(Some(pid));
             p.start(self.clock)
                 .map_err(|e| format!("power source: {e}"))?;
         }
@@ -886,7 +887,11 @@ impl WindowHooks for Hooks<'_> {
         self.window = self
             .source
             .as_deref_mut()
-            .map(|p| p.stop(self.clock))
+            .map(|p| {
+                let w = p.stop(self.clock);
+                p.follow(None);
+                w
+            })
             .transpose()
             .map_err(|e| format!("power source: {e}"))?;
         Ok(())

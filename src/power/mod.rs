@@ -428,6 +428,10 @@ pub trait PowerSource: Send {
     fn known_idle_w(&self) -> Option<f64> {
         None
     }
+    /// The process a window is about besides joulebench itself (a peer
+    /// engine's program), or `None` after it. Sources that measure the
+    /// machine ignore it; the estimate adds its CPU time.
+    fn follow(&mut self, _pid: Option<u32>) {}
 }
 
 /// Trapezoid integral of `(t, watts)` points, in joules.

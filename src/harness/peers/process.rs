@@ -74,8 +74,8 @@ fn spawn_failure(program: &str, e: &std::io::Error, hint: &str) -> PeerFailure {
     }
 }
 
-fn is_ready(line: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(line.trim()).is_ok_and(|v| v["event"] == "ready")
+fn is_event(line: &str, event: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(line.trim()).is_ok_and(|v| v["event"] == event)
 }
 
 /// Kills the child's whole process group. The child is not reaped yet (only
@@ -125,7 +125,9 @@ enum Ended {
 
 /// Runs `program args` under `limits`. With `handshake`, the window starts
 /// when the program prints a line containing `"event": "ready"` and is told
-/// to go by a line on its stdin; otherwise the window is the whole run.
+/// to go by a line on its stdin, and ends at its `"event": "done"` line
+/// (before the program tears down, while its CPU time is still readable);
+/// otherwise the window is the whole run.
 pub fn run_program(
     program: &str,
     args: &[String],
@@ -152,6 +154,7 @@ pub fn run_program(
     let mut stdin = child.stdin.take();
     let (mut stdout, mut stderr) = (String::new(), String::new());
     let mut started = false;
+    let mut stopped: Option<Result<(), String>> = None;
     let mut hook_err = None;
     if !handshake {
         match hooks.start(pid) {
@@ -181,7 +184,10 @@ pub fn run_program(
             match rx.recv_timeout(POLL) {
                 Ok(line) => {
                     keep(&mut stdout, &line);
-                    if handshake && !started && hook_err.is_none() && is_ready(&line) {
+                    if handshake && started && stopped.is_none() && is_event(&line, "done") {
+                        stopped = Some(hooks.stop());
+                    }
+                    if handshake && !started && hook_err.is_none() && is_event(&line, "ready") {
                         match hooks.start(pid) {
                             Ok(()) => started = true,
                             Err(e) => hook_err = Some(e),
@@ -204,7 +210,11 @@ pub fn run_program(
         }
     };
     drop(stdin);
-    let stop = if started { hooks.stop() } else { Ok(()) };
+    let stop = match stopped {
+        Some(s) => s,
+        None if started => hooks.stop(),
+        None => Ok(()),
+    };
     if let Some(rx) = &err_rx {
         // The rest of stderr, for a second at most: a grandchild may still hold the pipe.
         let until = Instant::now() + Duration::from_secs(1);
@@ -215,7 +225,7 @@ pub fn run_program(
     match ended {
         Some(Ended::TimedOut) => {
             return Err(PeerFailure::Failed(format!(
-                "`{program}` ran over its time limit of {:.0} s and was killed (raise peer_timeout_seconds in the suite); its last output: {}",
+                "`{program}` ran over its time limit of {:.1} s and was killed (raise peer_timeout_seconds in the suite); its last output: {}",
                 limits.timeout.as_secs_f64(),
                 tail(&format!("{stdout}\n{stderr}"), 3)
             )))
@@ -340,7 +350,8 @@ mod tests {
             "sh",
             &[
                 "-c".to_string(),
-                "echo '{\"event\": \"ready\"}'; read go; echo \"got $go\"".to_string(),
+                "echo '{\"event\": \"ready\"}'; read go; echo \"got $go\"; echo '{\"event\": \"done\"}'; echo after"
+                    .to_string(),
             ],
             true,
             "",

@@ -167,7 +167,7 @@ pub fn error_event(what: &str, v: &serde_json::Value) -> Option<PeerFailure> {
         .as_str()
         .map_or("unknown error".to_string(), |m| clean(&m.into()));
     Some(if v["kind"] == "missing-module" {
-        PeerFailure::Unavailable(format!("{what} is not importable: {msg}"))
+        PeerFailure::Unavailable(format!("{what}: a Python package is missing: {msg}"))
     } else {
         let kind = v["kind"].as_str().map(|k| clean(&k.into()));
         PeerFailure::Failed(format!(
