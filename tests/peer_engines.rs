@@ -370,6 +370,17 @@ fn missing_packages_skip_their_points_with_the_install_command() {
         assert!(r["warnings"].contains(install), "{e}: {r:?}");
         assert!(r["warnings"].contains("package is missing"), "{e}: {r:?}");
     }
+    // Figures leave the unmeasured points out (they were drawn at zero).
+    let run_dir = run_dirs(&dir.join("out")).pop().unwrap();
+    let o = common::cli::run(&[
+        "plot",
+        run_dir.to_str().unwrap(),
+        "--out",
+        dir.join("fig").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("skipped: 4 point(s) not measured"), "{text}");
     // Nothing is cached for a conversion that could not run.
     let cached = std::fs::read_dir(dir.join("out/engines/peer-models"))
         .map(|d| {
