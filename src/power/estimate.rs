@@ -240,15 +240,16 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             let child_cpu = pid_cpu_seconds(child.id()).unwrap();
-            if reap_first {
+            let w = if reap_first {
                 child.wait().unwrap();
                 assert_eq!(pid_cpu_seconds(child.id()), None);
-            }
-            let w = e.stop(&clock).unwrap();
-            e.follow(None);
-            if !reap_first {
+                e.stop(&clock).unwrap()
+            } else {
+                let w = e.stop(&clock).unwrap();
                 child.wait().unwrap();
-            }
+                w
+            };
+            e.follow(None);
             let cpu = w.energy_j.unwrap() / 10.0;
             // The shell's CPU time, to the kernel's tick (10 ms).
             assert!(child_cpu > 0.1, "{child_cpu}");

@@ -307,7 +307,7 @@ fn run_converter(req: &Request<'_>, out: &Path, sha: &str) -> Result<Record, Pee
         ))
     } else if v["all_finite"] != true {
         Some("the converted model gives non-finite outputs".to_string())
-    } else if !(r.max_rel_diff <= TOLERANCE) {
+    } else if r.max_rel_diff.is_nan() || r.max_rel_diff > TOLERANCE {
         Some(format!(
             "the converted model's output differs from onnxruntime's by {:.3e} (max |diff| {:.3e}), more than {TOLERANCE:e} of the largest output",
             r.max_rel_diff, r.max_abs_diff
