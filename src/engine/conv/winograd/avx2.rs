@@ -170,6 +170,7 @@ macro_rules! transforms {
                 let bounds = tail
                     .bounds()
                     .map(|(lo, hi)| (_mm256_set1_ps(lo), _mm256_set1_ps(hi)));
+                let scalar_act = tail.scalar_act();
                 let mp = m.as_ptr();
                 for o in kv.step_by(8) {
                     let mut s = [[_mm256_setzero_ps(); $a]; $m];
@@ -206,6 +207,10 @@ macro_rules! transforms {
                             }
                             // SAFETY: pixel `p` is this tile's own (caller's contract).
                             unsafe { _mm256_storeu_ps(out.ptr.add(p), val) };
+                            if scalar_act {
+                                // SAFETY: as for the store.
+                                unsafe { tail.act.apply_in_place(out.ptr.add(p), 8) };
+                            }
                         }
                     }
                 }

@@ -149,14 +149,16 @@ pub struct Tail<'a> {
 
 impl Tail<'_> {
     /// The activation as clamp bounds, for the vector code; `None` when there
-    /// is no activation (so NaN and infinities pass through as in scalar code).
+    /// is no activation (so NaN and infinities pass through as in scalar code)
+    /// or it is not a clamp (see [`Tail::scalar_act`]).
     fn bounds(&self) -> Option<(f32, f32)> {
-        match self.act {
-            Activation::None => None,
-            Activation::Relu => Some((0.0, f32::INFINITY)),
-            Activation::Relu6 => Some((0.0, 6.0)),
-            Activation::Clip { min, max } => Some((min, max)),
-        }
+        self.act.clamp_bounds()
+    }
+
+    /// Whether the vector code applies the activation value by value after
+    /// its store (those it has no vector form for).
+    fn scalar_act(&self) -> bool {
+        self.act != Activation::None && self.act.clamp_bounds().is_none()
     }
 }
 

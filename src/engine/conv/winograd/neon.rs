@@ -170,6 +170,7 @@ macro_rules! transforms {
                 let bounds = tail
                     .bounds()
                     .map(|(lo, hi)| (vdupq_n_f32(lo), vdupq_n_f32(hi)));
+                let scalar_act = tail.scalar_act();
                 let mp = m.as_ptr();
                 for o in kv.step_by(4) {
                     let mut s = [[vdupq_n_f32(0.0); $a]; $m];
@@ -203,6 +204,10 @@ macro_rules! transforms {
                             }
                             // SAFETY: pixel `p` is this tile's own (caller's contract).
                             unsafe { vst1q_f32(out.ptr.add(p), val) };
+                            if scalar_act {
+                                // SAFETY: as for the store.
+                                unsafe { tail.act.apply_in_place(out.ptr.add(p), 4) };
+                            }
                         }
                     }
                 }

@@ -237,12 +237,20 @@ unsafe fn store_full<const M: usize>(
                 let (lo, hi) = (_mm256_set1_ps(min), _mm256_set1_ps(max));
                 each(&mut t, &|_, _, v| _mm256_min_ps(_mm256_max_ps(v, lo), hi))
             }
+            // Applied to the stored tile below.
+            _ => {}
         }
     }
     for (i, row) in t.iter().enumerate() {
         for (h, &v) in row.iter().enumerate() {
             // SAFETY: (i, 8h..8h+8) lies in the full tile of C.
             unsafe { _mm256_storeu_ps(c.add(i * rs + h * 8), v) };
+        }
+    }
+    if ctx.last && ctx.act != Activation::None && ctx.act.clamp_bounds().is_none() {
+        for i in 0..t.len() {
+            // SAFETY: row i of the full tile of C, just stored.
+            unsafe { ctx.act.apply_in_place(c.add(i * rs), NR) };
         }
     }
 }

@@ -166,12 +166,20 @@ unsafe fn store_full(acc: &[[float32x4_t; 3]; MR], c: *mut f32, rs: usize, ctx: 
                 let (lo, hi) = (vdupq_n_f32(min), vdupq_n_f32(max));
                 each(&mut t, &|_, _, v| vminq_f32(vmaxq_f32(v, lo), hi))
             }
+            // Applied to the stored tile below.
+            _ => {}
         }
     }
     for (i, row) in t.iter().enumerate() {
         for (q, &v) in row.iter().enumerate() {
             // SAFETY: (i, 4q..4q+4) lies in the full tile of C.
             unsafe { vst1q_f32(c.add(i * rs + q * 4), v) };
+        }
+    }
+    if ctx.last && ctx.act != Activation::None && ctx.act.clamp_bounds().is_none() {
+        for i in 0..t.len() {
+            // SAFETY: row i of the full tile of C, just stored.
+            unsafe { ctx.act.apply_in_place(c.add(i * rs), NR) };
         }
     }
 }
