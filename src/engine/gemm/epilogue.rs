@@ -80,8 +80,15 @@ impl Activation {
             Activation::Relu6 => v.clamp(0.0, 6.0),
             // Not `clamp`, which panics when min > max; ONNX then yields max.
             Activation::Clip { min, max } => v.max(min).min(max),
-            Activation::HardSigmoid { alpha, beta } => (alpha * v + beta).clamp(0.0, 1.0),
-            Activation::HardSwish => v * (v * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0),
+            // In f64 (alpha * v exact), rounded once: near the corners
+            // `alpha * v + beta` cancels and an f32 product's rounding shows.
+            Activation::HardSigmoid { alpha, beta } => {
+                (f64::from(alpha) * f64::from(v) + f64::from(beta)).clamp(0.0, 1.0) as f32
+            }
+            Activation::HardSwish => {
+                let x = f64::from(v);
+                (x * ((x + 3.0) / 6.0).clamp(0.0, 1.0)) as f32
+            }
             Activation::LeakyRelu { alpha } => {
                 if v >= 0.0 {
                     v
@@ -134,30 +141,6 @@ impl Activation {
             Activation::Tanh => "Tanh",
             Activation::Elu { .. } => "Elu",
             Activation::Gelu => "Gelu",
-        }
-    }
-
-    /// The activation as `min(max(v, lo), hi)`, for those that are a clamp
-    /// (vector code applies these with two instructions).
-    pub(crate) fn clamp_bounds(self) -> Option<(f32, f32)> {
-        match self {
-            Activation::Relu => Some((0.0, f32::INFINITY)),
-            Activation::Relu6 => Some((0.0, 6.0)),
-            Activation::Clip { min, max } => Some((min, max)),
-            _ => None,
-        }
-    }
-
-    /// Applies the activation to `n` values in place, one at a time: the
-    /// vector kernels' fallback for activations they do not vectorize.
-    ///
-    /// # Safety
-    /// `p` must be valid for reads and writes of `n` floats.
-    #[inline]
-    pub(crate) unsafe fn apply_in_place(self, p: *mut f32, n: usize) {
-        for t in 0..n {
-            // SAFETY: t < n, inside the caller's range.
-            unsafe { *p.add(t) = self.apply(*p.add(t)) };
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Every transform code path this CPU runs (scalar always; AVX2 or NEON where
-//! present) against a direct f64 convolution, so each `unsafe` block of the
-//! vector files runs under test on its own architecture.
+//! Every transform code path this CPU runs (scalar always; AVX2, AVX-512 or
+//! NEON where present) against a direct f64 convolution, so each `unsafe`
+//! block of the transforms runs under test on its own architecture.
 
 use super::*;
 use crate::engine::gemm::Gemm;
@@ -11,15 +11,6 @@ fn gemm1() -> Gemm {
     let k = crate::engine::gemm::Kernel::detect();
     let cache = crate::engine::gemm::CacheConfig::auto(k.mr, k.nr);
     Gemm::new(k, cache, 1, Default::default()).unwrap()
-}
-
-fn isas() -> Vec<Isa> {
-    let mut v = vec![Isa::Scalar];
-    let d = Isa::detect();
-    if d != Isa::Scalar {
-        v.push(d);
-    }
-    v
 }
 
 /// Deterministic values in [-1, 1).
@@ -137,7 +128,7 @@ fn every_transform_path_matches_direct_convolution() {
                 if mid_c < k {
                     by_chans.push((0..total, mid_c..k));
                 }
-                for (isa, calls) in isas()
+                for (isa, calls) in Isa::all_available()
                     .into_iter()
                     .flat_map(|i| [(i, by_tiles.clone()), (i, by_chans.clone())])
                 {
