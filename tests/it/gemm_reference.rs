@@ -3,9 +3,7 @@
 //! 1s, primes and tile edges, every epilogue combination, strided operands,
 //! threads 1..4 with every parallel loop, and odd cache configurations.
 
-mod common;
-
-use common::Rng;
+use crate::common::Rng;
 use joulebench::engine::gemm::{
     Activation, Axis, BOperand, CacheConfig, Epilogue, Gemm, Kernel, MatMut, MatRef, ParallelLoop,
 };
