@@ -4,6 +4,7 @@
 pub mod conv;
 pub mod error;
 pub mod gemm;
+pub mod simd;
 
 pub use error::EngineError;
 pub mod graph;

@@ -564,11 +564,9 @@ impl Session {
                         if c.residual {
                             op.push_str("+Add");
                         }
-                        match c.act {
-                            Activation::Relu => op.push_str("+Relu"),
-                            Activation::Relu6 => op.push_str("+Relu6"),
-                            Activation::Clip { .. } => op.push_str("+Clip"),
-                            Activation::None => {}
+                        if c.act != Activation::None {
+                            op.push('+');
+                            op.push_str(c.act.name());
                         }
                         (op, c.algo.name().to_string())
                     }

@@ -169,10 +169,7 @@ impl Op {
             Op::Input => "Input",
             Op::Conv(_) => "Conv",
             Op::BatchNorm(_) => "BatchNorm",
-            Op::Activation(Activation::Relu) => "Relu",
-            Op::Activation(Activation::Relu6) => "Relu6",
-            Op::Activation(Activation::Clip { .. }) => "Clip",
-            Op::Activation(Activation::None) => "Identity",
+            Op::Activation(a) => a.name(),
             Op::Pool {
                 kind: PoolKind::Max,
                 ..

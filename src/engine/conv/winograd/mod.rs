@@ -17,22 +17,20 @@
 //! of tiles with its own single-threaded GEMM and scratch (in a layer with
 //! only a few tiles per thread, each takes a range of output channels of all
 //! tiles instead, so it reads only its share of the filters). The
-//! input and output transforms of both sizes are vectorized by hand over
-//! channels, one file per instruction set ([`avx2`], [`neon`]; [`scalar`] and
-//! [`f23`] hold the scalar fallback and channel tails). Filters are
-//! transformed once, in f64, when the model is built.
+//! input and output transforms of both sizes are vectorized over channels,
+//! written once over the engine's SIMD layer ([`transform`]: AVX-512, AVX2,
+//! NEON, scalar; the instruction set is the GEMM kernel's), the last vector
+//! of channels partial. Filters are transformed once, in f64, when the model
+//! is built.
 
-#[cfg(target_arch = "x86_64")]
-mod avx2;
 mod f23;
 mod f43;
-#[cfg(target_arch = "aarch64")]
-mod neon;
-mod scalar;
+mod transform;
 
 use super::ConvGeom;
 use crate::engine::gemm::{Activation, BOperand, Epilogue, Gemm, MatMut, MatRef, PackedB};
 use crate::engine::graph::Conv;
+use crate::engine::simd::Isa;
 use crate::engine::EngineError;
 
 /// Output tile size: which Winograd algorithm a layer runs.
@@ -147,49 +145,11 @@ pub struct Tail<'a> {
     pub act: Activation,
 }
 
-impl Tail<'_> {
-    /// The activation as clamp bounds, for the vector code; `None` when there
-    /// is no activation (so NaN and infinities pass through as in scalar code).
-    fn bounds(&self) -> Option<(f32, f32)> {
-        match self.act {
-            Activation::None => None,
-            Activation::Relu => Some((0.0, f32::INFINITY)),
-            Activation::Relu6 => Some((0.0, 6.0)),
-            Activation::Clip { min, max } => Some((min, max)),
-        }
-    }
-}
-
 /// Tiles of the whole batch: `(tiles_h, tiles_w, total)`.
 pub fn tiles(v: Variant, g: &ConvGeom) -> (usize, usize, usize) {
     let m = v.m();
     let (th, tw) = (g.oh.div_ceil(m), g.ow.div_ceil(m));
     (th, tw, g.n * th * tw)
-}
-
-/// Which transform code runs: chosen once per call by run-time detection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Isa {
-    Scalar,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "aarch64")]
-    Neon,
-}
-
-impl Isa {
-    fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return Isa::Avx2;
-        }
-        // NEON is part of the aarch64 baseline.
-        #[cfg(target_arch = "aarch64")]
-        return Isa::Neon;
-        #[allow(unreachable_code)]
-        Isa::Scalar
-    }
 }
 
 /// Computes output tiles `range`, output channels `cols`, of the layer: input
@@ -213,7 +173,7 @@ pub fn run_tiles(
     cols: std::ops::Range<usize>,
 ) -> Result<(), EngineError> {
     run_tiles_on(
-        Isa::detect(),
+        Isa::of(gemm.kernel()),
         v,
         gemm,
         buf,
@@ -293,7 +253,7 @@ pub(crate) fn run_tiles_on(
     let mut start = range.start;
     while start < range.end {
         let n = tb.min(range.end - start);
-        input_block(isa, v, x, g, start, n, zero, vb);
+        transform::input_block(isa, v, x, g, start, n, zero, vb);
         for (xi, b) in packed.iter().enumerate() {
             let a = MatRef::row_major(&vb[xi * n * c_in..][..n * c_in], n, c_in)?;
             let mut cm = MatMut::row_major(&mut mb[xi * n * k_out..][..n * k_out], n, k_out)?;
@@ -310,87 +270,10 @@ pub(crate) fn run_tiles_on(
         // SAFETY: this worker owns output channels `cols` of tiles `range`
         // (see OutPtr), and the output, residual and bias lengths and `cols`
         // were checked above.
-        unsafe { output_block(isa, v, mb, g, k_out, cols.clone(), start, n, tail, out) };
+        unsafe { transform::output_block(isa, v, mb, g, k_out, cols.clone(), start, n, tail, out) };
         start += n;
     }
     Ok(())
-}
-
-/// Input transform of tiles `start..start + n` into the block's `v`.
-#[allow(clippy::too_many_arguments)]
-fn input_block(
-    isa: Isa,
-    v: Variant,
-    x: &[f32],
-    g: &ConvGeom,
-    start: usize,
-    n: usize,
-    zero: &[f32],
-    vb: &mut [f32],
-) {
-    match (isa, v) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: Isa::Avx2 is only chosen when AVX2 and FMA were detected.
-        (Isa::Avx2, Variant::F23) => unsafe { avx2::input_block_f23(x, g, start, n, zero, vb) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        (Isa::Avx2, Variant::F43) => unsafe { avx2::input_block_f43(x, g, start, n, zero, vb) },
-        #[cfg(target_arch = "aarch64")]
-        // SAFETY: NEON is part of the aarch64 baseline.
-        (Isa::Neon, Variant::F43) => unsafe { neon::input_block_f43(x, g, start, n, zero, vb) },
-        #[cfg(target_arch = "aarch64")]
-        // SAFETY: as above.
-        (Isa::Neon, Variant::F23) => unsafe { neon::input_block_f23(x, g, start, n, zero, vb) },
-        (_, Variant::F23) => f23::input_block(x, g, start, n, zero, vb),
-        (_, Variant::F43) => scalar::input_block_f43(x, g, start, n, zero, vb),
-    }
-}
-
-/// Output transform of tiles `start..start + n` of the block's products,
-/// output channels `ks` of `k`.
-///
-/// # Safety
-/// Those tiles' output pixels must be written by no other thread, and `out`
-/// must hold the whole output (`n x oh x ow x k`).
-#[allow(clippy::too_many_arguments)]
-unsafe fn output_block(
-    isa: Isa,
-    v: Variant,
-    mb: &[f32],
-    g: &ConvGeom,
-    k: usize,
-    ks: std::ops::Range<usize>,
-    start: usize,
-    n: usize,
-    tail: &Tail<'_>,
-    out: OutPtr,
-) {
-    // SAFETY (every arm): the caller's contract; the AVX2 code only runs
-    // when AVX2 and FMA were detected, and NEON is in the aarch64 baseline.
-    unsafe {
-        match (isa, v) {
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Avx2, Variant::F23) => {
-                avx2::output_block_f23(mb, g, k, ks.clone(), start, n, tail, out)
-            }
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Avx2, Variant::F43) => {
-                avx2::output_block_f43(mb, g, k, ks.clone(), start, n, tail, out)
-            }
-            #[cfg(target_arch = "aarch64")]
-            (Isa::Neon, Variant::F43) => {
-                neon::output_block_f43(mb, g, k, ks.clone(), start, n, tail, out)
-            }
-            #[cfg(target_arch = "aarch64")]
-            (Isa::Neon, Variant::F23) => {
-                neon::output_block_f23(mb, g, k, ks.clone(), start, n, tail, out)
-            }
-            (_, Variant::F23) => f23::output_block(mb, g, k, ks.clone(), start, n, tail, out),
-            (_, Variant::F43) => {
-                scalar::output_block_f43(mb, g, k, ks.clone(), start, n, tail, out)
-            }
-        }
-    }
 }
 
 /// The `A x A` input pixels (each `c` channels) of tile `tile`, the shared

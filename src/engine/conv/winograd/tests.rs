@@ -1,6 +1,6 @@
-//! Every transform code path this CPU runs (scalar always; AVX2 or NEON where
-//! present) against a direct f64 convolution, so each `unsafe` block of the
-//! vector files runs under test on its own architecture.
+//! Every transform code path this CPU runs (scalar always; AVX2, AVX-512 or
+//! NEON where present) against a direct f64 convolution, so each `unsafe`
+//! block of the transforms runs under test on its own architecture.
 
 use super::*;
 use crate::engine::gemm::Gemm;
@@ -11,15 +11,6 @@ fn gemm1() -> Gemm {
     let k = crate::engine::gemm::Kernel::detect();
     let cache = crate::engine::gemm::CacheConfig::auto(k.mr, k.nr);
     Gemm::new(k, cache, 1, Default::default()).unwrap()
-}
-
-fn isas() -> Vec<Isa> {
-    let mut v = vec![Isa::Scalar];
-    let d = Isa::detect();
-    if d != Isa::Scalar {
-        v.push(d);
-    }
-    v
 }
 
 /// Deterministic values in [-1, 1).
@@ -85,14 +76,7 @@ fn every_transform_path_matches_direct_convolution() {
         (1, 10, 9, 33, 40, 1),
         (1, 6, 6, 10, 45, 1),
     ];
-    let acts = [
-        Activation::None,
-        Activation::Relu,
-        Activation::Clip {
-            min: -0.5,
-            max: 0.7,
-        },
-    ];
+    let acts = Activation::ONE_OF_EACH;
     let kernel = crate::engine::gemm::Kernel::detect();
     let mut worst = 0.0f64;
     for (ci, &(n, h, w, c, k, pad)) in cases.iter().enumerate() {
@@ -121,8 +105,8 @@ fn every_transform_path_matches_direct_convolution() {
         let res = fill(n * oh * ow * k, 300 + ci as u64);
         for (ai, &act) in acts.iter().enumerate() {
             let tail = Tail {
-                bias: (ai != 1).then_some(&bias[..]),
-                residual: (ai != 0).then_some(&res[..]),
+                bias: (ai % 3 != 1).then_some(&bias[..]),
+                residual: (ai % 3 != 0).then_some(&res[..]),
                 act,
             };
             let want = direct(&x, &g, &conv, &tail);
@@ -144,7 +128,7 @@ fn every_transform_path_matches_direct_convolution() {
                 if mid_c < k {
                     by_chans.push((0..total, mid_c..k));
                 }
-                for (isa, calls) in isas()
+                for (isa, calls) in Isa::all_available()
                     .into_iter()
                     .flat_map(|i| [(i, by_tiles.clone()), (i, by_chans.clone())])
                 {

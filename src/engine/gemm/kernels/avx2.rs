@@ -4,8 +4,10 @@
 //! stride `lda` (broadcasts need no particular layout), so a row-major A —
 //! the NHWC input of a 1x1 convolution — is used in place, without packing.
 
+use super::store::store_tile;
 use super::{Kernel, KernelKind};
-use crate::engine::gemm::epilogue::{store_tile_generic, Activation, Axis, TileCtx};
+use crate::engine::gemm::epilogue::{store_tile_generic, TileCtx};
+use crate::engine::simd::Avx2;
 use std::arch::x86_64::*;
 
 const MR: usize = 6;
@@ -153,9 +155,16 @@ unsafe fn micro_rows<const M: usize>(
     }
 
     let res_ok = ctx.residual.is_null() || ctx.res_cs == 1 || !ctx.last;
-    if n == NR && cs == 1 && res_ok {
-        // SAFETY: all 16 columns, unit column stride: every vector store is inside C.
-        unsafe { store_full(&acc, c, rs, ctx) };
+    if cs == 1 && res_ok {
+        // SAFETY: the token is sound (this function requires AVX2 and FMA);
+        // C's m x n tile has unit column stride, as has the residual.
+        unsafe {
+            // Edge rows (M < MR) go through the full tile's partial store,
+            // so the epilogue is compiled once per tile shape, not per M.
+            let mut full = [[_mm256_setzero_ps(); 2]; MR];
+            full[..M].copy_from_slice(&acc);
+            store_tile::<Avx2, MR, 2>(Avx2::new_unchecked(), &full, m, n, c, rs, ctx);
+        }
     } else {
         let mut tile = [0.0f32; MR * NR];
         for (i, row) in acc.iter().enumerate() {
@@ -167,83 +176,6 @@ unsafe fn micro_rows<const M: usize>(
         }
         // SAFETY: forwarded caller guarantees on c and ctx.
         unsafe { store_tile_generic(&tile, NR, m, n, c, rs, cs, ctx) };
-    }
-}
-
-/// Finishes an `M x 16` tile with vector loads and stores. Every choice the
-/// epilogue makes (alpha, beta, which parts are fused, the activation) is made
-/// once per tile, outside the loops over its vectors: decided per vector, the
-/// branches and the activation's jump table cost about 100 cycles a tile, an
-/// eighth of a tile's time at k = 64.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn store_full<const M: usize>(
-    acc: &[[__m256; 2]; M],
-    c: *mut f32,
-    rs: usize,
-    ctx: &TileCtx,
-) {
-    let mut t = *acc;
-    let each = |t: &mut [[__m256; 2]; M], f: &dyn Fn(usize, usize, __m256) -> __m256| {
-        for (i, row) in t.iter_mut().enumerate() {
-            for (h, v) in row.iter_mut().enumerate() {
-                *v = f(i, h, *v);
-            }
-        }
-    };
-    if ctx.alpha != 1.0 {
-        let alpha = _mm256_set1_ps(ctx.alpha);
-        each(&mut t, &|_, _, v| _mm256_mul_ps(alpha, v));
-    }
-    if ctx.beta != 0.0 {
-        let beta = _mm256_set1_ps(ctx.beta);
-        // SAFETY: (i, 8h..8h+8) lies in the full tile of C.
-        each(&mut t, &|i, h, v| unsafe {
-            _mm256_fmadd_ps(beta, _mm256_loadu_ps(c.add(i * rs + h * 8)), v)
-        });
-    }
-    if ctx.last {
-        // SAFETY (for the loads below): the epilogue vectors hold a value for
-        // every row (Axis::Row) or column (Axis::Col) of the tile, and the
-        // residual tile has the tile's M rows of 16 values at stride res_rs.
-        let chan = |p: *const f32, i: usize, h: usize| unsafe {
-            match ctx.axis {
-                Axis::Col => _mm256_loadu_ps(p.add(h * 8)),
-                Axis::Row => _mm256_broadcast_ss(&*p.add(i)),
-            }
-        };
-        if !ctx.scale.is_null() {
-            each(&mut t, &|i, h, v| _mm256_mul_ps(v, chan(ctx.scale, i, h)));
-        }
-        if !ctx.bias.is_null() {
-            each(&mut t, &|i, h, v| _mm256_add_ps(v, chan(ctx.bias, i, h)));
-        }
-        if !ctx.residual.is_null() {
-            // SAFETY: see above.
-            each(&mut t, &|i, h, v| unsafe {
-                _mm256_add_ps(v, _mm256_loadu_ps(ctx.residual.add(i * ctx.res_rs + h * 8)))
-            });
-        }
-        let zero = _mm256_setzero_ps();
-        match ctx.act {
-            Activation::None => {}
-            Activation::Relu => each(&mut t, &|_, _, v| _mm256_max_ps(v, zero)),
-            Activation::Relu6 => {
-                let six = _mm256_set1_ps(6.0);
-                each(&mut t, &|_, _, v| {
-                    _mm256_min_ps(_mm256_max_ps(v, zero), six)
-                })
-            }
-            Activation::Clip { min, max } => {
-                let (lo, hi) = (_mm256_set1_ps(min), _mm256_set1_ps(max));
-                each(&mut t, &|_, _, v| _mm256_min_ps(_mm256_max_ps(v, lo), hi))
-            }
-        }
-    }
-    for (i, row) in t.iter().enumerate() {
-        for (h, &v) in row.iter().enumerate() {
-            // SAFETY: (i, 8h..8h+8) lies in the full tile of C.
-            unsafe { _mm256_storeu_ps(c.add(i * rs + h * 8), v) };
-        }
     }
 }
 

@@ -10,6 +10,7 @@ mod avx2;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 mod scalar;
+mod store;
 
 use super::epilogue::TileCtx;
 use crate::engine::EngineError;

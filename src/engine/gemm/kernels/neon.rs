@@ -2,8 +2,10 @@
 //! Cortex-A cores): 24 q-register accumulators, A loaded as two q registers and
 //! used by lane (`fmla v.4s, v.4s, v.s[lane]`), B as three q registers.
 
+use super::store::store_tile;
 use super::{Kernel, KernelKind};
-use crate::engine::gemm::epilogue::{store_tile_generic, Activation, Axis, TileCtx};
+use crate::engine::gemm::epilogue::{store_tile_generic, TileCtx};
+use crate::engine::simd::Neon;
 use std::arch::aarch64::*;
 
 const MR: usize = 8;
@@ -93,9 +95,10 @@ unsafe fn micro_8x12_impl(
     }
 
     let res_ok = ctx.residual.is_null() || ctx.res_cs == 1 || !ctx.last;
-    if m == MR && n == NR && cs == 1 && res_ok {
-        // SAFETY: full tile, unit column stride: every vector store is inside C.
-        unsafe { store_full(&acc, c, rs, ctx) };
+    if cs == 1 && res_ok {
+        // SAFETY: NEON is in the aarch64 baseline; C's m x n tile has unit
+        // column stride, as has the residual.
+        unsafe { store_tile::<Neon, MR, 3>(Neon::new(), &acc, m, n, c, rs, ctx) };
     } else {
         let mut tile = [0.0f32; MR * NR];
         for (i, row) in acc.iter().enumerate() {
@@ -106,73 +109,6 @@ unsafe fn micro_8x12_impl(
         }
         // SAFETY: forwarded caller guarantees on c and ctx.
         unsafe { store_tile_generic(&tile, NR, m, n, c, rs, cs, ctx) };
-    }
-}
-
-/// Finishes a full 8x12 tile with vector loads and stores.
-#[target_feature(enable = "neon")]
-unsafe fn store_full(acc: &[[float32x4_t; 3]; MR], c: *mut f32, rs: usize, ctx: &TileCtx) {
-    // Each choice (beta, fused parts, activation) is made once per tile, not
-    // per vector, as in the AVX2 kernel.
-    let mut t = *acc;
-    let each = |t: &mut [[float32x4_t; 3]; MR],
-                f: &dyn Fn(usize, usize, float32x4_t) -> float32x4_t| {
-        for (i, row) in t.iter_mut().enumerate() {
-            for (q, v) in row.iter_mut().enumerate() {
-                *v = f(i, q, *v);
-            }
-        }
-    };
-    if ctx.alpha != 1.0 {
-        each(&mut t, &|_, _, v| vmulq_n_f32(v, ctx.alpha));
-    }
-    if ctx.beta != 0.0 {
-        // SAFETY: (i, 4q..4q+4) lies in the full tile of C.
-        each(&mut t, &|i, q, v| unsafe {
-            vfmaq_n_f32(v, vld1q_f32(c.add(i * rs + q * 4)), ctx.beta)
-        });
-    }
-    if ctx.last {
-        // SAFETY (for the loads below): the epilogue vectors hold a value for
-        // every row (Axis::Row) or column (Axis::Col) of the tile, and the
-        // residual tile has MR rows of 12 values at stride res_rs.
-        let chan = |p: *const f32, i: usize, q: usize| unsafe {
-            match ctx.axis {
-                Axis::Col => vld1q_f32(p.add(q * 4)),
-                Axis::Row => vld1q_dup_f32(p.add(i)),
-            }
-        };
-        if !ctx.scale.is_null() {
-            each(&mut t, &|i, q, v| vmulq_f32(v, chan(ctx.scale, i, q)));
-        }
-        if !ctx.bias.is_null() {
-            each(&mut t, &|i, q, v| vaddq_f32(v, chan(ctx.bias, i, q)));
-        }
-        if !ctx.residual.is_null() {
-            // SAFETY: see above.
-            each(&mut t, &|i, q, v| unsafe {
-                vaddq_f32(v, vld1q_f32(ctx.residual.add(i * ctx.res_rs + q * 4)))
-            });
-        }
-        let zero = vdupq_n_f32(0.0);
-        match ctx.act {
-            Activation::None => {}
-            Activation::Relu => each(&mut t, &|_, _, v| vmaxq_f32(v, zero)),
-            Activation::Relu6 => {
-                let six = vdupq_n_f32(6.0);
-                each(&mut t, &|_, _, v| vminq_f32(vmaxq_f32(v, zero), six))
-            }
-            Activation::Clip { min, max } => {
-                let (lo, hi) = (vdupq_n_f32(min), vdupq_n_f32(max));
-                each(&mut t, &|_, _, v| vminq_f32(vmaxq_f32(v, lo), hi))
-            }
-        }
-    }
-    for (i, row) in t.iter().enumerate() {
-        for (q, &v) in row.iter().enumerate() {
-            // SAFETY: (i, 4q..4q+4) lies in the full tile of C.
-            unsafe { vst1q_f32(c.add(i * rs + q * 4), v) };
-        }
     }
 }
 

@@ -1,9 +1,11 @@
 //! Portable micro-kernel: the fallback on every CPU and the reference the
 //! vectorised kernels are tested against. Plain loops the compiler may vectorise.
 
+use super::store::store_tile;
 use super::Kernel;
 use super::KernelKind;
 use crate::engine::gemm::epilogue::{store_tile_generic, TileCtx};
+use crate::engine::simd::Scalar;
 
 const MR: usize = 4;
 const NR: usize = 8;
@@ -54,8 +56,17 @@ unsafe fn micro_4x8(
             }
         }
     }
-    // SAFETY: forwarded caller guarantees on c and ctx.
-    unsafe { store_tile_generic(&acc, NR, m, n, c, rs, cs, ctx) };
+    let res_ok = ctx.residual.is_null() || ctx.res_cs == 1 || !ctx.last;
+    if cs == 1 && res_ok {
+        let tile: [[f32; NR]; MR] =
+            std::array::from_fn(|i| std::array::from_fn(|j| acc[i * NR + j]));
+        // SAFETY: forwarded caller guarantees; C and the residual have unit
+        // column stride.
+        unsafe { store_tile::<Scalar, MR, NR>(Scalar, &tile, m, n, c, rs, ctx) };
+    } else {
+        // SAFETY: forwarded caller guarantees on c and ctx.
+        unsafe { store_tile_generic(&acc, NR, m, n, c, rs, cs, ctx) };
+    }
 }
 
 const CHAINS: usize = 8;

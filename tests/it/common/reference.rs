@@ -159,14 +159,42 @@ fn batch_norm(x: &[f64], channels: usize, bn: &BatchNorm) -> Vec<f64> {
         .collect()
 }
 
-fn activation(a: Activation, v: f64) -> f64 {
+/// Every activation in f64, written from ONNX's definitions (not from the
+/// engine's formulas).
+pub fn activation(a: Activation, v: f64) -> f64 {
+    let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let hard = |v: f64, alpha: f64, beta: f64| (alpha * v + beta).clamp(0.0, 1.0);
     match a {
         Activation::None => v,
         Activation::Relu => v.max(0.0),
         Activation::Relu6 => v.clamp(0.0, 6.0),
         Activation::Clip { min, max } => v.max(min as f64).min(max as f64),
+        Activation::Sigmoid => sigmoid(v),
+        Activation::Swish => v * sigmoid(v),
+        Activation::HardSigmoid { alpha, beta } => hard(v, alpha.into(), beta.into()),
+        Activation::HardSwish => v * hard(v, 1.0 / 6.0, 0.5),
+        Activation::LeakyRelu { alpha } => {
+            if v < 0.0 {
+                f64::from(alpha) * v
+            } else {
+                v
+            }
+        }
+        Activation::Tanh => v.tanh(),
+        Activation::Elu { alpha } => {
+            if v < 0.0 {
+                f64::from(alpha) * (v.exp() - 1.0)
+            } else {
+                v
+            }
+        }
+        Activation::Gelu => 0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt())),
     }
 }
+
+/// One of each activation (the engine's list), for tests that run every one
+/// through a code path.
+pub const EVERY_ACTIVATION: [Activation; 12] = Activation::ONE_OF_EACH;
 
 fn pool(x: &[f64], xs: Shape, ys: Shape, kind: PoolKind, w: &Window, batch: usize) -> Vec<f64> {
     let mut y = vec![0.0; batch * ys.len()];

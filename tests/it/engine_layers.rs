@@ -2,11 +2,9 @@
 //! and convolution algorithm on odd shapes, the whole tiny CNN fused and
 //! unfused, per-image identical batches, and ResNet-50 fused vs unfused.
 
-mod common;
-
-use common::{reference, Rng};
+use crate::common::{reference, Rng};
 use joulebench::engine::conv::{ConvAlgo, ConvChoice};
-use joulebench::engine::gemm::{Activation, CacheConfig, ParallelLoop};
+use joulebench::engine::gemm::{Activation, CacheConfig, Kernel, ParallelLoop};
 use joulebench::engine::graph::{BatchNorm, Conv, Dense, Graph, Op, PoolKind, Window};
 use joulebench::engine::models;
 use joulebench::engine::session::{Session, SessionOptions};
@@ -76,10 +74,14 @@ fn conv_graph(
         let r = g.push("shortcut", Op::Conv(Box::new(cv2)), &[0]);
         v = g.push("add", Op::Add, &[v, r]);
     }
-    if tail.contains("relu6") {
-        g.push("act", Op::Activation(Activation::Relu6), &[v]);
-    } else if tail.contains("relu") {
-        g.push("act", Op::Activation(Activation::Relu), &[v]);
+    // An activation named in the tail, by its name (`relu6`, `hardswish`, ...).
+    let named = |tok: &str| {
+        reference::EVERY_ACTIVATION
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(tok))
+    };
+    if let Some(act) = tail.split_whitespace().find_map(named) {
+        g.push("act", Op::Activation(act), &[v]);
     }
     g
 }
@@ -262,6 +264,76 @@ fn depthwise_convolutions() {
                     assert!(
                         e < 1e-4,
                         "depthwise case {i} `{tail}` {algo}: rel err {e:e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_activation_fused_into_every_algorithm() {
+    let mut rng = Rng::new(21);
+    // A 3x3 layer (every algorithm, Winograd included) with channel counts
+    // past the vector widths, a 1x1 layer, and a depthwise one.
+    let cases = [
+        (
+            (7, 6, 11),
+            19,
+            1,
+            window(3, 3, (1, 1), [1, 1, 1, 1], (1, 1)),
+        ),
+        ((5, 7, 9), 21, 1, window(1, 1, (1, 1), [0, 0, 0, 0], (1, 1))),
+        (
+            (9, 8, 13),
+            13,
+            13,
+            window(3, 3, (2, 1), [1, 1, 0, 1], (1, 1)),
+        ),
+    ];
+    for (i, &(shape, cout, groups, win)) in cases.iter().enumerate() {
+        for act in reference::EVERY_ACTIVATION {
+            // A residual only where the second conv can make one (not depthwise).
+            let extra = if groups == 1 { "bn add" } else { "bn" };
+            let tail = format!("{extra} {}", act.name());
+            let g = conv_graph(&mut rng, shape, cout, groups, win, true, &tail);
+            let input = rng.vec(2 * shape.0 * shape.1 * shape.2);
+            let want = reference::forward(&g, &input, 2);
+            let conv = match &g.nodes[1].op {
+                Op::Conv(c) => c.clone(),
+                _ => unreachable!(),
+            };
+            for algo in [
+                ConvAlgo::ConvGemm,
+                ConvAlgo::Im2col,
+                ConvAlgo::Pointwise,
+                ConvAlgo::Depthwise,
+                ConvAlgo::Winograd,
+                ConvAlgo::Winograd4,
+            ] {
+                if !algo.supports(&conv) {
+                    continue;
+                }
+                let tol = if algo == ConvAlgo::Winograd4 {
+                    5e-4
+                } else {
+                    1e-4
+                };
+                for (kernel, threads) in Kernel::all_available()
+                    .into_iter()
+                    .flat_map(|k| [(k, 1), (k, 2)])
+                {
+                    let opts = SessionOptions {
+                        batch: 2,
+                        threads,
+                        kernel: Some(kernel.kind),
+                        conv_overrides: HashMap::from([("conv".to_string(), algo)]),
+                        ..SessionOptions::default()
+                    };
+                    let e = rel_err(&run(&g, &opts, &input), &want);
+                    assert!(
+                        e < tol,
+                        "case {i} `{tail}` {algo} {kernel:?} threads={threads}: rel err {e:e}"
                     );
                 }
             }

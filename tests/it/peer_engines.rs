@@ -8,7 +8,7 @@
 //! skip, a conversion that changes the numbers fails, a hung program is
 //! killed at peer_timeout_seconds.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
