@@ -468,41 +468,36 @@ fn prepare_resume(
 #[cfg(target_os = "linux")]
 mod affinity {
     use super::HarnessError;
+    use nix::errno::Errno;
+    use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+    use nix::unistd::Pid;
     use std::path::PathBuf;
 
     /// The affinity the process started with.
-    pub fn current() -> Option<libc::cpu_set_t> {
-        // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0)
-                .then_some(set)
-        }
+    pub fn current() -> Option<CpuSet> {
+        sched_getaffinity(Pid::from_raw(0)).ok()
     }
 
     /// Pins every thread of the process (the engine keeps its worker pools
     /// between sessions) and the threads started later to `cpus`, or
     /// restores `original`.
-    pub fn set(
-        cpus: Option<&[usize]>,
-        original: Option<&libc::cpu_set_t>,
-    ) -> Result<(), HarnessError> {
-        // SAFETY: cpu_set_t is plain data; CPU_SET is bounds-checked against
-        // the set size.
-        let set = unsafe {
-            match (cpus, original) {
-                (Some(list), _) => {
-                    let mut s: libc::cpu_set_t = std::mem::zeroed();
-                    for &c in list {
-                        libc::CPU_SET(c, &mut s);
-                    }
-                    s
-                }
-                (None, Some(o)) => *o,
-                (None, None) => return Ok(()),
-            }
+    pub fn set(cpus: Option<&[usize]>, original: Option<&CpuSet>) -> Result<(), HarnessError> {
+        let failed = |err: Errno| HarnessError::Io {
+            path: PathBuf::from("<sched_setaffinity>"),
+            reason: format!("could not pin to cpus {cpus:?}: {err}"),
         };
-        let mut tids: Vec<libc::pid_t> = std::fs::read_dir("/proc/self/task")
+        let set = match (cpus, original) {
+            (Some(list), _) => {
+                let mut s = CpuSet::new();
+                for &c in list {
+                    s.set(c).map_err(failed)?;
+                }
+                s
+            }
+            (None, Some(o)) => *o,
+            (None, None) => return Ok(()),
+        };
+        let mut tids: Vec<i32> = std::fs::read_dir("/proc/self/task")
             .map(|d| {
                 d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
                     .collect()
@@ -510,20 +505,10 @@ mod affinity {
             .unwrap_or_default();
         tids.push(0); // the calling thread, also when /proc is not mounted
         for tid in tids {
-            // SAFETY: `set` lives across the call; a thread that exited
-            // meanwhile only makes the call fail with ESRCH.
-            let rc = unsafe {
-                libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set)
-            };
-            if rc != 0 {
-                let err = std::io::Error::last_os_error();
-                if err.raw_os_error() == Some(libc::ESRCH) {
-                    continue;
-                }
-                return Err(HarnessError::Io {
-                    path: PathBuf::from("<sched_setaffinity>"),
-                    reason: format!("could not pin to cpus {cpus:?}: {err}"),
-                });
+            match sched_setaffinity(Pid::from_raw(tid), &set) {
+                // A thread that exited meanwhile.
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => return Err(failed(e)),
             }
         }
         Ok(())

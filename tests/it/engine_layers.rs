@@ -29,10 +29,10 @@ fn run(g: &Graph, opts: &SessionOptions, input: &[f32]) -> Vec<f32> {
 
 fn bn(rng: &mut Rng, c: usize) -> BatchNorm {
     BatchNorm {
-        gamma: (0..c).map(|_| 0.5 + rng.uniform().abs()).collect(),
-        beta: rng.vec(c),
-        mean: rng.vec(c),
-        var: (0..c).map(|_| 0.5 + rng.uniform().abs()).collect(),
+        gamma: (0..c).map(|_| 0.5 + rng.signed_f32().abs()).collect(),
+        beta: rng.signed_vec(c),
+        mean: rng.signed_vec(c),
+        var: (0..c).map(|_| 0.5 + rng.signed_f32().abs()).collect(),
         eps: 1e-5,
     }
 }
@@ -54,8 +54,8 @@ fn conv_graph(
         cout,
         groups,
         window,
-        weights: rng.vec(wl),
-        bias: bias.then(|| rng.vec(cout)),
+        weights: rng.signed_vec(wl),
+        bias: bias.then(|| rng.signed_vec(cout)),
     };
     let mut v = g.push("conv", Op::Conv(Box::new(cv)), &[0]);
     if tail.contains("bn") {
@@ -68,7 +68,7 @@ fn conv_graph(
             cout,
             groups: 1,
             window,
-            weights: rng.vec(cout * cin * window.kh * window.kw),
+            weights: rng.signed_vec(cout * cin * window.kh * window.kw),
             bias: None,
         };
         let r = g.push("shortcut", Op::Conv(Box::new(cv2)), &[0]);
@@ -179,7 +179,7 @@ fn every_convolution_algorithm_on_odd_shapes() {
         for (t, tail) in tails.iter().enumerate() {
             let g = conv_graph(&mut rng, shape, cout, groups, win, i % 2 == 0, tail);
             let batch = 1 + (i + t) % 3;
-            let input = rng.vec(batch * shape.0 * shape.1 * shape.2);
+            let input = rng.signed_vec(batch * shape.0 * shape.1 * shape.2);
             let want = reference::forward(&g, &input, batch);
             let conv = match &g.nodes[1].op {
                 Op::Conv(c) => c.clone(),
@@ -250,7 +250,7 @@ fn depthwise_convolutions() {
     for (i, &(shape, win)) in cases.iter().enumerate() {
         for tail in ["", "bn relu6", "bn relu"] {
             let g = conv_graph(&mut rng, shape, shape.2, shape.2, win, i == 1, tail);
-            let input = rng.vec(2 * shape.0 * shape.1 * shape.2);
+            let input = rng.signed_vec(2 * shape.0 * shape.1 * shape.2);
             let want = reference::forward(&g, &input, 2);
             for algo in [ConvAlgo::Depthwise, ConvAlgo::ConvGemm] {
                 for threads in [1, 2] {
@@ -297,7 +297,7 @@ fn every_activation_fused_into_every_algorithm() {
             let extra = if groups == 1 { "bn add" } else { "bn" };
             let tail = format!("{extra} {}", act.name());
             let g = conv_graph(&mut rng, shape, cout, groups, win, true, &tail);
-            let input = rng.vec(2 * shape.0 * shape.1 * shape.2);
+            let input = rng.signed_vec(2 * shape.0 * shape.1 * shape.2);
             let want = reference::forward(&g, &input, 2);
             let conv = match &g.nodes[1].op {
                 Op::Conv(c) => c.clone(),
@@ -382,15 +382,15 @@ fn pools_dense_concat_softmax() {
         Op::Dense(Box::new(Dense {
             inputs,
             outputs: 7,
-            weights: rng.vec(inputs * 7),
-            bias: Some(rng.vec(7)),
+            weights: rng.signed_vec(inputs * 7),
+            bias: Some(rng.signed_vec(7)),
         })),
         &[fl],
     );
     let r = g.push("relu", Op::Activation(Activation::Relu), &[d]);
     g.push("softmax", Op::Softmax, &[r]);
     for batch in [1, 3] {
-        let input = rng.vec(batch * 9 * 10 * 6);
+        let input = rng.signed_vec(batch * 9 * 10 * 6);
         let want = reference::forward(&g, &input, batch);
         for threads in [1, 2] {
             for fusion in [true, false] {
@@ -416,7 +416,7 @@ fn tiny_cnn_matches_the_reference_in_every_configuration() {
     let (h, w, c) = g.input;
     let mut rng = Rng::new(21);
     for batch in [1, 4] {
-        let input = rng.vec(batch * h * w * c);
+        let input = rng.signed_vec(batch * h * w * c);
         let want = reference::forward(&g, &input, batch);
         for conv in [ConvChoice::Auto, ConvChoice::ConvGemm, ConvChoice::Im2col] {
             for fusion in [true, false] {
@@ -445,7 +445,7 @@ fn batch_of_eight_gives_each_image_the_batch_of_one_result() {
         let g = models::build(name, 2).unwrap();
         let (h, w, c) = g.input;
         let img = h * w * c;
-        let input = Rng::new(8).vec(8 * img);
+        let input = Rng::new(8).signed_vec(8 * img);
         let opts8 = SessionOptions {
             batch: 8,
             threads: 2,
@@ -471,7 +471,7 @@ fn batch_of_eight_gives_each_image_the_batch_of_one_result() {
 #[test]
 fn resnet50_fused_and_unfused_agree() {
     let g = models::build("resnet50", 3).unwrap();
-    let input = Rng::new(4).vec(224 * 224 * 3);
+    let input = Rng::new(4).signed_vec(224 * 224 * 3);
     let fused = run(
         &g,
         &SessionOptions {
@@ -540,7 +540,11 @@ fn resnet50_winograd4_per_layer_and_whole_model() {
         let s = shapes[node.inputs[0]];
         let mut one = Graph::new("layer", s.h, s.w, s.c);
         one.push("conv", Op::Conv(cv.clone()), &[0]);
-        let input: Vec<f32> = rng.vec(s.h * s.w * s.c).iter().map(|v| v.abs()).collect();
+        let input: Vec<f32> = rng
+            .signed_vec(s.h * s.w * s.c)
+            .iter()
+            .map(|v| v.abs())
+            .collect();
         let want: Vec<f32> = reference::forward(&one, &input, 1)
             .iter()
             .map(|&v| v as f32)
@@ -571,7 +575,7 @@ fn resnet50_winograd4_per_layer_and_whole_model() {
     assert!(worst4 < 1e-4, "per-layer winograd4 rel err {worst4:e}");
     assert!(worst2 < 1e-5, "per-layer winograd rel err {worst2:e}");
 
-    let input = Rng::new(4).vec(224 * 224 * 3);
+    let input = Rng::new(4).signed_vec(224 * 224 * 3);
     let whole = |conv: ConvChoice| {
         run(
             &g,

@@ -28,7 +28,7 @@ impl Strided {
             (cols + pad, 1, (cols + pad) * rows)
         };
         Strided {
-            data: rng.vec(len),
+            data: rng.signed_vec(len),
             rows,
             cols,
             rs,
@@ -126,8 +126,8 @@ impl Case<'_> {
             Axis::Row => m,
             Axis::Col => n,
         };
-        let scale: Vec<f32> = (0..chans).map(|_| 0.5 + rng.uniform().abs()).collect();
-        let bias = rng.vec(chans);
+        let scale: Vec<f32> = (0..chans).map(|_| 0.5 + rng.signed_f32().abs()).collect();
+        let bias = rng.signed_vec(chans);
         let res = Strided::random(&mut rng, m, n, 1, false);
 
         let cache = self
@@ -549,7 +549,7 @@ fn packed_weights_are_reused_across_calls() {
     for kernel in kernels() {
         let mut rng = Rng::new(7);
         let (m, n, k) = (29, 45, 37);
-        let b = rng.vec(k * n);
+        let b = rng.signed_vec(k * n);
         let cache = CacheConfig {
             mc: 12,
             nc: 32,
@@ -558,7 +558,7 @@ fn packed_weights_are_reused_across_calls() {
         let mut g = Gemm::new(kernel, cache, 2, ParallelLoop::Ic).unwrap();
         let packed = g.pack_b(MatRef::row_major(&b, k, n).unwrap()).unwrap();
         for round in 0..3 {
-            let a = rng.vec(m * k);
+            let a = rng.signed_vec(m * k);
             let av = MatRef::row_major(&a, m, k).unwrap();
             let mut c1 = vec![0.0f32; m * n];
             let mut c2 = vec![0.0f32; m * n];

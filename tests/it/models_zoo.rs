@@ -564,7 +564,7 @@ fn tiny_reference_output_is_a_sane_distribution() {
     let (h, w, c) = g.input;
     let batch = 3;
     let mut rng = Rng::new(17);
-    let input = rng.vec(batch * h * w * c);
+    let input = rng.signed_vec(batch * h * w * c);
     let t = Instant::now();
     let all = reference::forward_all(&g, &input, batch);
     println!("tiny reference, batch {batch}: {:.2?}", t.elapsed());
@@ -924,7 +924,7 @@ fn reference_elementwise_ops_by_hand() {
 fn resnet50_reference_activations_stay_moderate() {
     let g = models::build("resnet50", 1).unwrap();
     let (h, w, c) = g.input;
-    let input = Rng::new(3).vec(h * w * c);
+    let input = Rng::new(3).signed_vec(h * w * c);
     let all = reference::forward_all(&g, &input, 1);
     for (v, n) in all.iter().zip(&g.nodes) {
         let rms = (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt();

@@ -82,8 +82,8 @@ fn node(
 /// Flatten -> Gemm, on a `batch x 4 x 9 x 8` input (`None`: symbolic batch).
 fn small_model(batch: Option<i64>, extra: Option<NodeProto>) -> (Vec<u8>, Vec<f32>, Vec<f32>) {
     let mut rng = Rng::new(7);
-    let w = rng.vec(6 * 4 * 3 * 3);
-    let fc = rng.vec(5 * 6);
+    let w = rng.signed_vec(6 * 4 * 3 * 3);
+    let fc = rng.signed_vec(5 * 6);
     let mut nodes = vec![
         node(
             "Conv",
@@ -155,7 +155,7 @@ fn an_imported_model_matches_the_f64_reference_at_any_batch() {
     assert_eq!(m.input.batch, None);
     let mut rng = Rng::new(3);
     for batch in [1, 3] {
-        let x = rng.vec(batch * 4 * 9 * 8);
+        let x = rng.signed_vec(batch * 4 * 9 * 8);
         let mut xe = vec![0.0; x.len()];
         m.input.layout.to_engine(&x, &mut xe);
         let want = forward(&m.graph, &xe, batch);

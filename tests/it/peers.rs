@@ -370,7 +370,7 @@ fn tract_output_matches_joulebench_within_1e4() {
     let model = model_source::load(path.to_str().unwrap()).unwrap();
     let batch = 2;
     let dims = model.input.dims(batch);
-    let x = common::Rng::new(7).vec(dims.iter().product());
+    let x = common::Rng::new(7).signed_vec(dims.iter().product());
     let mut sess = Session::new(
         &model.graph,
         &SessionOptions {

@@ -48,8 +48,7 @@ const NOBODY: u32 = 65534;
 /// Whether this process runs as root, which reads and writes files whatever their mode
 /// bits say (CAP_DAC_OVERRIDE); CI runs as root.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// Makes `cmd` run as nobody: std drops root's supplementary groups, then sets the group

@@ -3,6 +3,7 @@
 //! power.csv, profile.csv and manifest.json, all deterministic.
 #![allow(dead_code)]
 
+use joulebench::engine::rng::SplitMix64;
 use std::path::{Path, PathBuf};
 
 /// One configuration of a synthetic run.
@@ -248,28 +249,16 @@ pub fn write_results(dir: &Path, suite: &str, points: &[Point], power_columns: b
     path
 }
 
-/// Deterministic values in [0, 1).
-pub struct Lcg(pub u64);
-impl Lcg {
-    pub fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// samples.csv: `n` batch latencies per point, around its median with a
 /// relative spread of `spread`.
 pub fn write_samples(dir: &Path, points: &[Point], n: usize, spread: f64, seed: u64) {
     let mut w = csv::Writer::from_path(dir.join("samples.csv")).unwrap();
     w.write_record(["point", "batch_index", "latency_ms", "outlier"])
         .unwrap();
-    let mut rng = Lcg(seed);
+    let mut rng = SplitMix64::new(seed);
     for p in points {
         for i in 0..n {
-            let l = p.p50_ms() * (1.0 + spread * (rng.next() - 0.5) * 2.0);
+            let l = p.p50_ms() * (1.0 + spread * (rng.next_f64() - 0.5) * 2.0);
             w.write_record([p.id(), i.to_string(), l.to_string(), "false".into()])
                 .unwrap();
         }
@@ -283,7 +272,7 @@ pub fn write_power(dir: &Path, points: &[Point]) {
     let mut w = csv::Writer::from_path(dir.join("power.csv")).unwrap();
     w.write_record(["point", "repetition", "t_s", "rail", "watts"])
         .unwrap();
-    let mut rng = Lcg(99);
+    let mut rng = SplitMix64::new(99);
     let end = points.len() as f64 * (WINDOW_S + GAP_S) + GAP_S;
     let mut t = 0.0;
     while t <= end {
@@ -293,8 +282,8 @@ pub fn write_power(dir: &Path, points: &[Point]) {
             Some(p) if inside => (p.id(), p.power_w.unwrap_or(IDLE_W)),
             _ => (String::new(), IDLE_W),
         };
-        let cpu = (total - 1.2) * (0.97 + 0.06 * rng.next());
-        let soc = 1.2 * (0.97 + 0.06 * rng.next());
+        let cpu = (total - 1.2) * (0.97 + 0.06 * rng.next_f64());
+        let soc = 1.2 * (0.97 + 0.06 * rng.next_f64());
         for (rail, watts) in [("CPU", cpu), ("SOC", soc)] {
             w.write_record([
                 point.clone(),
