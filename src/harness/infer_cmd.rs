@@ -226,8 +226,8 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, HarnessError> {
     if let Some(path) = &spec.output {
         let y = sess.run(&input).map_err(engine)?;
         let mut out = vec![0.0f32; y.len()];
-        model.output.from_engine(y, &mut out);
-        npy::write(path, &model.output.dims(batch), &out)?;
+        model.output().from_engine(y, &mut out);
+        npy::write(path, &model.output().dims(batch), &out)?;
     }
     sess.set_profiling(spec.profile);
     let (mut lat, duration) = time_batches(&mut sess, &input, |n, elapsed| match spec.iterations {

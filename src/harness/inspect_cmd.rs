@@ -46,9 +46,9 @@ pub fn inspect(path: &Path) -> Result<InspectReport, EngineError> {
         opset: m.opset,
         input: m.input.name.clone(),
         input_shape: shape(&m.input.layout),
-        output: m.output.name.clone(),
+        output: m.output().name.clone(),
         output_shape: if m.problems.is_empty() {
-            shape(&m.output.layout)
+            shape(&m.output().layout)
         } else {
             "?".into()
         },
