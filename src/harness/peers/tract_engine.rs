@@ -99,8 +99,10 @@ mod imp {
     }
 }
 
-#[cfg(not(feature = "tract"))]
-mod imp {
+/// Compiled with and without the feature (unused with it), so that one clippy pass
+/// with `--features tract` checks both implementations.
+#[cfg_attr(feature = "tract", allow(dead_code))]
+mod unavailable {
     use super::PeerFailure;
     use std::path::Path;
 
@@ -129,7 +131,10 @@ mod imp {
     }
 }
 
+#[cfg(feature = "tract")]
 pub use imp::TractModel;
+#[cfg(not(feature = "tract"))]
+pub use unavailable::TractModel;
 
 /// The model file tract reads: only ONNX files.
 pub fn onnx_path<'a>(spec: &'a str, model: &str) -> Result<&'a Path, PeerFailure> {

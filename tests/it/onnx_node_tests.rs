@@ -4,8 +4,7 @@
 //! listed with a reason in tests/onnx_node_skips.txt. A listed case that now
 //! passes, or a listed name that is not a case, fails the test too.
 
-mod common;
-
+use crate::common;
 use joulebench::engine::onnx::{self, proto, ImportOptions, Tensor, SUPPORTED_OPS};
 use joulebench::engine::session::{Session, SessionOptions};
 use prost::Message;

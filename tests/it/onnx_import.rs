@@ -3,10 +3,9 @@
 //! work, fixed and symbolic batches, and corrupt files that must give errors,
 //! never panics (every truncation, and random byte mutations by proptest).
 
-mod common;
-
-use common::reference::forward;
-use common::Rng;
+use crate::common;
+use crate::common::reference::forward;
+use crate::common::Rng;
 use joulebench::engine::onnx::proto::{
     self, tensor_proto::DataType, tensor_shape_proto::dimension::Value as Dim,
     type_proto::Value as TypeValue, AttributeProto, NodeProto, TensorProto, ValueInfoProto,

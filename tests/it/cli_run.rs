@@ -2,9 +2,7 @@
 //! bad suites exit 2 with places, a SIGKILLed run keeps its rows and
 //! `--resume` completes it, shards merged cover every point once.
 
-mod common;
-
-use common::cli::{bin, run, tmpdir};
+use crate::common::cli::{bin, run, tmpdir};
 
 use joulebench::harness::records::{read_rows, ResultRow, SampleRow};
 use std::collections::BTreeSet;

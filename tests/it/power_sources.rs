@@ -4,6 +4,7 @@
 //! Raspberry Pi 5 PMIC reading, and every meter log preset with a clock
 //! offset.
 
+use crate::common::cli::{copy_tree, is_root, rerun_as_nobody, tmpdir};
 use joulebench::power::external::{integrate, LogReader, MeterFormat, TimeFormat};
 use joulebench::power::{PowerConfig, PowerError, PowerSource, RunClock, SourceKind, Sysfs};
 use std::path::{Path, PathBuf};
@@ -15,23 +16,9 @@ fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 /// A private copy of a fixture tree (tests write into it).
 fn tree(fixture_name: &str, test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("joulebench-power-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+    let d = tmpdir(test);
     copy_tree(&fixture(fixture_name), &d);
     d
 }
@@ -119,17 +106,26 @@ fn rapl_polls_fast_enough_that_two_wraps_cannot_hide() {
 #[test]
 fn rapl_unreadable_energy_counter_says_how_to_grant_access() {
     use std::os::unix::fs::PermissionsExt;
-    let root = tree("rapl", "denied");
-    let energy = root.join("sys/class/powercap/intel-rapl:0/energy_uj");
-    std::fs::set_permissions(&energy, std::fs::Permissions::from_mode(0o000)).unwrap();
-    if std::fs::read(&energy).is_ok() {
-        // Root (CAP_DAC_OVERRIDE) reads mode-000 files: this assertion
-        // cannot fail here. The library's unit test
-        // power::rapl::tests::an_unreadable_energy_counter_says_how_to_grant_access
-        // injects the denied read instead and runs everywhere.
-        eprintln!("skipping the permission-bits assertion: running with CAP_DAC_OVERRIDE (root), which reads mode-000 files");
+    let rel = "sys/class/powercap/intel-rapl:0/energy_uj";
+    let root = match std::env::var_os("JOULEBENCH_TEST_TREE") {
+        Some(tree) => PathBuf::from(tree),
+        None => {
+            let root = tree("rapl", "denied");
+            std::fs::set_permissions(root.join(rel), std::fs::Permissions::from_mode(0o000))
+                .unwrap();
+            root
+        }
+    };
+    if is_root() {
+        // Root (CAP_DAC_OVERRIDE) reads mode-000 files: the assertions run in a copy of
+        // this test as nobody, on the same tree.
+        rerun_as_nobody(&[("JOULEBENCH_TEST_TREE", &root)]);
         return;
     }
+    assert!(
+        std::fs::read(root.join(rel)).is_err(),
+        "the counter is readable"
+    );
     let err = config(SourceKind::Rapl)
         .build(&Sysfs::new(&root))
         .err()
@@ -357,8 +353,7 @@ fn every_meter_preset_with_a_clock_offset_gives_the_window_energy() {
 
 #[test]
 fn a_malformed_meter_log_names_file_and_line() {
-    let d = std::env::temp_dir().join(format!("joulebench-meter-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
+    let d = tmpdir("meter-bad");
     let p = d.join("m.csv");
     std::fs::write(&p, "timestamp,watts\n1700000000,10\n1700000001,ten\n").unwrap();
     let mut r = LogReader::new(&p, MeterFormat::default(), RUN_START).unwrap();

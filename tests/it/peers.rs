@@ -5,12 +5,10 @@
 //! onnxruntime for real through the Python venv, and tract (with
 //! `--features tract`) against joulebench's output on the same ONNX model.
 
-mod common;
-
+use crate::common;
 use joulebench::harness::peers::command::{parse_benchmark_model, parse_execute_network};
 use joulebench::harness::peers::PeerFailure;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 fn fixture(name: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -307,19 +305,7 @@ fn a_suite_without_the_model_file_a_peer_needs_is_invalid() {
 
 /// MobileNet (depthwise, grouped convs) from scripts/make_onnx_models.py.
 fn mobilenet() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = common::cli::tmpdir("peers-models");
-        common::python::run(&[
-            "scripts/make_onnx_models.py",
-            dir.to_str().unwrap(),
-            "--only",
-            "mobilenet",
-            "--batch",
-            "2",
-        ]);
-        dir
-    })
+    common::python::onnx_models()
 }
 
 #[test]

@@ -4,9 +4,7 @@
 //! attached afterwards; `sensors` on fixture trees; a source the machine
 //! lacks is bad input.
 
-mod common;
-
-use common::cli::{copy_tree, run, tmpdir};
+use crate::common::cli::{copy_tree, run, tmpdir};
 
 use joulebench::harness::records::{read_rows, PowerRow, ResultRow};
 use std::path::{Path, PathBuf};

@@ -2,9 +2,7 @@
 //! and convolution algorithm on odd shapes, the whole tiny CNN fused and
 //! unfused, per-image identical batches, and ResNet-50 fused vs unfused.
 
-mod common;
-
-use common::{reference, Rng};
+use crate::common::{reference, Rng};
 use joulebench::engine::conv::{ConvAlgo, ConvChoice};
 use joulebench::engine::gemm::{Activation, CacheConfig, Kernel, ParallelLoop};
 use joulebench::engine::graph::{BatchNorm, Conv, Dense, Graph, Op, PoolKind, Window};

@@ -3,16 +3,13 @@
 //! size that are not blank; figures without their data are skipped with a
 //! note; malformed inputs exit 2.
 
-mod common;
-
-use common::cli::{run, tmpdir};
-
-mod synthetic;
+use crate::common::cli::{run, tmpdir};
+use crate::synthetic;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use synthetic::Point;
+use crate::synthetic::Point;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// `$JOULEBENCH_PYTHON`, else the repository's `.venv/bin/python`. Panics with
 /// the set-up command when neither exists: these tests must not pass vacuously.
@@ -33,4 +34,21 @@ pub fn run(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// scripts/make_onnx_models.py's models (ResNet-50 v1.5, a MobileNet-v2-style net, a net of
+/// biased convolutions with external data, an opset-9 net) at batch 2 with seeded inputs
+/// and onnxruntime's outputs, built once per test binary.
+pub fn onnx_models() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = super::cli::tmpdir("onnx-models");
+        run(&[
+            "scripts/make_onnx_models.py",
+            dir.to_str().unwrap(),
+            "--batch",
+            "2",
+        ]);
+        dir
+    })
 }

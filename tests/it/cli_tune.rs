@@ -3,9 +3,7 @@
 //! (its profile shows the chosen algorithms), and a file made for another
 //! batch or a malformed file is refused with exit code 2.
 
-mod common;
-
-use common::cli::{run as jb, tmpdir};
+use crate::common::cli::{run as jb, tmpdir};
 
 #[test]
 fn tune_writes_the_fastest_algorithm_per_layer_and_infer_uses_it() {

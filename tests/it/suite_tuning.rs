@@ -4,9 +4,7 @@
 //! a point without one or a file for another kernel stop the suite with exit
 //! code 2 before anything runs.
 
-mod common;
-
-use common::cli::{run as jb, tmpdir};
+use crate::common::cli::{run as jb, tmpdir};
 use joulebench::harness::records::{read_rows, ProfileRow, ResultRow};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

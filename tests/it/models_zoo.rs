@@ -2,10 +2,8 @@
 //! weights, and the naive reference forward pass (checked by hand first, so
 //! that it can be trusted as the engine's oracle).
 
-mod common;
-
-use common::reference;
-use common::Rng;
+use crate::common::reference;
+use crate::common::Rng;
 use joulebench::engine::gemm::Activation;
 use joulebench::engine::graph::{BatchNorm, Conv, Dense, Graph, Node, Op, PoolKind, Shape, Window};
 use joulebench::engine::models::{self, ModelInfo};

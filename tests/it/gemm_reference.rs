@@ -3,10 +3,8 @@
 //! 1s, primes and tile edges, every epilogue combination, strided operands,
 //! threads 1..4 with every parallel loop, and odd cache configurations.
 
-mod common;
-
-use common::reference::{self, EVERY_ACTIVATION};
-use common::Rng;
+use crate::common::reference::{self, EVERY_ACTIVATION};
+use crate::common::Rng;
 use joulebench::engine::gemm::{
     Activation, Axis, BOperand, CacheConfig, Epilogue, Gemm, Kernel, MatMut, MatRef, ParallelLoop,
 };

@@ -3,9 +3,7 @@
 //! (tests/fixtures/cpufreq): apply and restore, point order, the condition
 //! columns, dry-run, the permission error and restore after SIGKILL.
 
-mod common;
-
-use common::cli::{bin, copy_tree, run, tmpdir};
+use crate::common::cli::{as_nobody, bin, copy_tree, is_root, run, tmpdir};
 
 use joulebench::harness::records::{read_rows, ResultRow};
 use std::path::{Path, PathBuf};
@@ -318,7 +316,6 @@ fn no_write_permission_is_a_clear_error_before_the_suite_starts() {
                 .unwrap();
         }
     }
-    let exe = env!("CARGO_BIN_EXE_joulebench");
     let args = [
         "run",
         s.to_str().unwrap(),
@@ -327,27 +324,12 @@ fn no_write_permission_is_a_clear_error_before_the_suite_starts() {
         "--sysfs-root",
         root.to_str().unwrap(),
     ];
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let o = if is_root {
-        // Run as nobody: root ignores permission bits.
-        match Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", exe])
-            .args(args)
-            .output()
-        {
-            Ok(o) if !String::from_utf8_lossy(&o.stderr).contains("setpriv:") => o,
-            other => {
-                eprintln!("skipped: cannot drop privileges with setpriv: {other:?}");
-                return;
-            }
-        }
-    } else {
-        bin().args(args).output().unwrap()
-    };
+    let mut cmd = bin();
+    if is_root() {
+        // Root ignores permission bits: run as nobody.
+        as_nobody(&mut cmd);
+    }
+    let o = cmd.args(args).output().unwrap();
     assert_eq!(
         o.status.code(),
         Some(2),

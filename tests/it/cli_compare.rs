@@ -3,16 +3,13 @@
 //! a change beyond the tolerance that is not significant is not a
 //! regression, and missing points, other suites or malformed input exit 2.
 
-mod common;
-
-use common::cli::{run, tmpdir};
-
-mod synthetic;
+use crate::common::cli::{run, tmpdir};
+use crate::synthetic;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-use synthetic::Point;
+use crate::synthetic::Point;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

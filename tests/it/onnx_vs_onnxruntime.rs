@@ -5,27 +5,14 @@
 //! (`infer --input --output`) must match every element within
 //! 1e-4 * max(1, |reference|).
 
-mod common;
-
+use crate::common;
 use joulebench::harness::npy;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 const MODELS: &[&str] = &["resnet50", "mobilenet", "biased", "legacy"];
 
-/// The models, built once per test binary.
 fn models() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = common::cli::tmpdir("onnx-models");
-        common::python::run(&[
-            "scripts/make_onnx_models.py",
-            dir.to_str().unwrap(),
-            "--batch",
-            "2",
-        ]);
-        dir
-    })
+    common::python::onnx_models()
 }
 
 fn infer(model: &Path, input: &Path, output: &Path, extra: &[&str]) {
