@@ -188,7 +188,7 @@ pub(super) fn run_conv_transpose(
                 o.fill(0.0);
                 for ky in 0..win.kh {
                     let ty = (oy + win.pad_top) as isize - (ky * win.dilation_h) as isize;
-                    if ty < 0 || ty as usize % win.stride_h != 0 {
+                    if ty < 0 || !(ty as usize).is_multiple_of(win.stride_h) {
                         continue;
                     }
                     let iy = ty as usize / win.stride_h;
@@ -197,7 +197,7 @@ pub(super) fn run_conv_transpose(
                     }
                     for kx in 0..win.kw {
                         let tx = (ox + win.pad_left) as isize - (kx * win.dilation_w) as isize;
-                        if tx < 0 || tx as usize % win.stride_w != 0 {
+                        if tx < 0 || !(tx as usize).is_multiple_of(win.stride_w) {
                             continue;
                         }
                         let ix = tx as usize / win.stride_w;

@@ -61,7 +61,7 @@ impl Importer<'_> {
             })
             .collect::<R<_>>()?;
         let all_const = vals.iter().flatten().all(|v| matches!(v, Val::Const(_)));
-        if all_const && SUPPORTED_OPS.contains(&op) || all_const && fold_only(op) {
+        if all_const && (SUPPORTED_OPS.contains(&op) || fold_only(op)) {
             let ins: Vec<Option<Rc<Tensor>>> = vals
                 .iter()
                 .map(|v| match v {
