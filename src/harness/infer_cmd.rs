@@ -143,15 +143,16 @@ pub fn build_session(
     Session::new(&model.graph, &opts)
 }
 
-/// The batch and the engine-layout input: from `spec.input`, or random.
+/// The batch and the engine-layout input: from `spec.input` (read into
+/// `npy`), or random.
 fn input_batch(
     spec: &InferSpec,
     model: &LoadedModel,
+    npy: Option<(Vec<usize>, Vec<f32>)>,
 ) -> Result<(usize, Option<Vec<f32>>), HarnessError> {
-    let Some(path) = &spec.input else {
+    let (Some(path), Some((dims, data))) = (&spec.input, npy) else {
         return Ok((spec.batch.unwrap_or(1), None));
     };
-    let (dims, data) = npy::read(path)?;
     let want = model.input.dims(0);
     if dims.len() != want.len() || dims[1..] != want[1..] || dims[0] == 0 {
         return Err(HarnessError::Records {
@@ -195,8 +196,10 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, HarnessError> {
             "must be at least 1",
         )));
     }
-    let model = model_source::load(&spec.model).map_err(engine)?;
-    let (batch, data) = input_batch(spec, &model)?;
+    let npy = spec.input.as_ref().map(|p| npy::read(p)).transpose()?;
+    let model =
+        model_source::load_for(&spec.model, npy.as_ref().map(|(d, _)| &d[..])).map_err(engine)?;
+    let (batch, data) = input_batch(spec, &model, npy)?;
     let mut spec = spec.clone();
     if let Some(path) = &spec.tuning {
         let kernel = Kernel::from_env().map_err(engine)?;

@@ -25,8 +25,18 @@ pub fn is_onnx(spec: &str) -> bool {
 
 /// Loads a built-in model (seed 0) or imports an ONNX file.
 pub fn load(spec: &str) -> Result<LoadedModel, EngineError> {
+    load_for(spec, None)
+}
+
+/// [`load`], with the ONNX dims of the data the model will run on (they fix
+/// an ONNX input's symbolic dims other than the batch).
+pub fn load_for(spec: &str, data_dims: Option<&[usize]>) -> Result<LoadedModel, EngineError> {
     if is_onnx(spec) {
-        let m = onnx::load(Path::new(spec), &ImportOptions::default())?;
+        let opts = ImportOptions {
+            input_dims: data_dims.map(<[usize]>::to_vec),
+            ..ImportOptions::default()
+        };
+        let m = onnx::load(Path::new(spec), &opts)?;
         return Ok(LoadedModel {
             graph: m.graph,
             input: m.input.layout,
