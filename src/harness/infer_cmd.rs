@@ -197,8 +197,13 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, HarnessError> {
         )));
     }
     let npy = spec.input.as_ref().map(|p| npy::read(p)).transpose()?;
-    let model =
-        model_source::load_for(&spec.model, npy.as_ref().map(|(d, _)| &d[..])).map_err(engine)?;
+    // A model whose input dims are all declared is checked against the data
+    // below (naming the .npy); only one with symbolic dims needs them now.
+    let model = match (model_source::load(&spec.model), &npy) {
+        (Err(_), Some((dims, _))) => model_source::load_for(&spec.model, Some(dims)),
+        (loaded, _) => loaded,
+    }
+    .map_err(engine)?;
     let (batch, data) = input_batch(spec, &model, npy)?;
     let mut spec = spec.clone();
     if let Some(path) = &spec.tuning {

@@ -73,6 +73,8 @@ pub(super) struct Importer<'m> {
     pub base: Option<&'m Path>,
     /// Whether axis 0 is a free batch (else the graph fixes it).
     pub batched: bool,
+    /// Names some node or the graph's outputs read.
+    pub read: HashSet<String>,
 }
 
 impl Importer<'_> {
@@ -463,6 +465,13 @@ pub(super) fn convert(
         opset,
         base,
         batched,
+        read: g
+            .node
+            .iter()
+            .flat_map(|n| n.input.iter())
+            .chain(g.output.iter().map(|o| &o.name))
+            .cloned()
+            .collect(),
     };
     let in_view = if in_dims.is_empty() {
         // A scalar input: stored as one value, viewed as rank 0 after a Reshape.

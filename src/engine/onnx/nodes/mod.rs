@@ -114,15 +114,21 @@ impl Importer<'_> {
             r if r.starts_with("Reduce") => vec![self.reduce(node, name, &a)?],
             "Identity" => vec![self.val(input(0))?.clone()],
             "Dropout" => {
-                if node.output.get(1).is_some_and(|m| !m.is_empty()) {
-                    return Err("Dropout's mask output is a training feature; remove it".into());
+                // In inference the mask is all ones; models that declare it
+                // and never read it (the zoo's AlexNet, VGG) run as they are.
+                if node.output.get(1).is_some_and(|m| self.read.contains(m)) {
+                    return Err("Dropout's mask output is read, a training feature".into());
                 }
                 if let Some(t) = self.opt_constant(node, 2)? {
                     if t.scalar().is_some_and(|v| v != 0.0) {
                         return Err("Dropout with training_mode = true is not inference".into());
                     }
                 }
-                vec![self.val(input(0))?.clone()]
+                let x = self.val(input(0))?.clone();
+                if let Some(o) = node.output.first().filter(|o| !o.is_empty()) {
+                    self.vals.insert(o.clone(), x);
+                }
+                return Ok(false);
             }
             _ => vec![self.elementwise(node, name, &a)?],
         };
