@@ -271,6 +271,36 @@ fn the_cli_exits_2_on_unsupported_and_corrupt_models() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("UNSUPPORTED: operator `Einsum`"));
+    // Its JSON says the totals leave the node out.
+    let json = |file: &std::path::Path| {
+        let out = common::cli::bin()
+            .args(["inspect", "--format", "json"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = json(&unsupported);
+    assert_eq!(v["totals_partial"], true);
+    assert_eq!(v["unsupported"].as_array().map(Vec::len), Some(1));
+    // A file that decodes but cannot be imported as a whole (a second data
+    // input) still gets a report: its operators and why.
+    let mut m = proto::ModelProto::decode(bytes.as_slice()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    let mut second = g.input[0].clone();
+    second.name = "second".into();
+    g.input.push(second);
+    let two = dir.join("two_inputs.onnx");
+    std::fs::write(&two, m.encode_to_vec()).unwrap();
+    let v = json(&two);
+    assert_eq!(v["supported"], false);
+    assert!(v["error"].as_str().unwrap().contains("2 inputs"), "{v}");
+    assert_eq!(v["ops"]["Conv"], 1);
 }
 
 #[test]
