@@ -4,46 +4,18 @@
 //! (`ConstantOfShape`) become plain constants. Every result is size-checked
 //! before it is allocated ([`MAX_FOLDED`] elements).
 
+mod dims;
+
+pub use dims::{
+    broadcast_all, check_size, norm_axis, resolve_shape, slice_axes, split_sizes, squeeze_dims,
+};
+
 use super::attrs::Attrs;
 use super::proto::{tensor_proto::DataType, NodeProto};
-use super::tensor::{checked_numel, Data, Tensor, MAX_FOLDED};
+use super::tensor::{checked_numel, Data, Tensor};
 use std::rc::Rc;
 
 type R<T> = Result<T, String>;
-
-/// Refuses a result of `dims` above the folding limit.
-pub fn check_size(dims: &[usize], what: &str) -> R<usize> {
-    let mut n: usize = 1;
-    for &d in dims {
-        n = n
-            .checked_mul(d)
-            .filter(|&n| n <= MAX_FOLDED)
-            .ok_or_else(|| {
-                format!(
-                    "{what} would hold more than {MAX_FOLDED} elements (dims {dims:?}); refusing \
-                     to compute it at import"
-                )
-            })?;
-    }
-    Ok(n)
-}
-
-/// NumPy broadcast of several dims.
-pub fn broadcast_all(all: &[&[usize]]) -> R<Vec<usize>> {
-    let r = all.iter().map(|d| d.len()).max().unwrap_or(0);
-    let mut out = vec![1; r];
-    for d in all {
-        for (i, &x) in d.iter().enumerate() {
-            let o = &mut out[r - d.len() + i];
-            if *o == 1 {
-                *o = x;
-            } else if x != 1 && x != *o {
-                return Err(format!("cannot broadcast {all:?}"));
-            }
-        }
-    }
-    Ok(out)
-}
 
 /// For each flat index of `out`, the flat index of `d` it reads (broadcast).
 fn source_index(out: &[usize], d: &[usize]) -> impl Fn(usize) -> usize {
@@ -224,67 +196,6 @@ fn unary(op: &str, t: &Tensor) -> Option<Tensor> {
 }
 
 /// An axis of rank `r` (negative counts from the end).
-pub fn norm_axis(a: i64, r: usize) -> R<usize> {
-    let ax = if a < 0 { a + r as i64 } else { a };
-    usize::try_from(ax)
-        .ok()
-        .filter(|&x| x < r)
-        .ok_or_else(|| format!("axis {a} is outside rank {r}"))
-}
-
-/// Reshape target dims for `dims` (0 copies unless `allowzero`, -1 infers).
-pub fn resolve_shape(dims: &[usize], target: &[i64], allowzero: bool) -> R<Vec<usize>> {
-    let n: usize = dims.iter().product();
-    let mut out: Vec<i64> = target
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| {
-            if d == 0 && !allowzero {
-                dims.get(i).map_or(-2, |&v| v as i64)
-            } else {
-                d
-            }
-        })
-        .collect();
-    let known: i64 = out.iter().filter(|&&d| d >= 0).product();
-    if out.iter().filter(|&&d| d == -1).count() > 1 {
-        return Err(format!("shape {target:?} has more than one -1"));
-    }
-    if let Some(p) = out.iter().position(|&d| d == -1) {
-        if known == 0 || n as i64 % known != 0 {
-            return Err(format!("cannot reshape {dims:?} to {target:?}"));
-        }
-        out[p] = n as i64 / known;
-    }
-    if out.iter().any(|&d| d < 0) || out.iter().product::<i64>() != n as i64 {
-        return Err(format!("cannot reshape {dims:?} to {target:?}"));
-    }
-    Ok(out.iter().map(|&d| d as usize).collect())
-}
-
-/// Elements `start..` by `step`, `len` of them, per axis, from ONNX Slice
-/// inputs (clamped as ONNX does).
-pub fn slice_range(start: i64, end: i64, step: i64, d: usize) -> R<(usize, usize)> {
-    if step == 0 {
-        return Err("slice step 0".into());
-    }
-    let d = d as i64;
-    let clamp = |v: i64, lo: i64, hi: i64| v.clamp(lo, hi);
-    let norm = |v: i64| if v < 0 { v + d } else { v };
-    let (s, e) = if step > 0 {
-        (clamp(norm(start), 0, d), clamp(norm(end), 0, d))
-    } else {
-        (clamp(norm(start), -1, d - 1), clamp(norm(end), -1, d - 1))
-    };
-    let len = if step > 0 {
-        ((e - s).max(0) + step - 1) / step
-    } else {
-        ((s - e).max(0) + (-step) - 1) / (-step)
-    };
-    Ok((s.max(0) as usize, len as usize))
-}
-
-/// Gathers elements of `t` by flat source indices into a tensor of `dims`.
 fn pick(t: &Tensor, dims: Vec<usize>, idx: impl Iterator<Item = usize>) -> Tensor {
     match &t.data {
         Data::F32(v) => Tensor::f32s(dims, idx.map(|i| v[i]).collect()),
@@ -368,29 +279,6 @@ pub fn concat(ts: &[&Tensor], axis: usize) -> R<Tensor> {
 }
 
 /// Per-axis `(start, len, step)` of an ONNX Slice of `dims`.
-pub fn slice_axes(
-    dims: &[usize],
-    starts: &[i64],
-    ends: &[i64],
-    axes: Option<&[i64]>,
-    steps: Option<&[i64]>,
-) -> R<Vec<(usize, usize, usize, isize)>> {
-    if starts.len() != ends.len() {
-        return Err("starts and ends differ in length".into());
-    }
-    let mut out: Vec<(usize, usize, usize, isize)> = Vec::new();
-    for i in 0..starts.len() {
-        let a = norm_axis(axes.map_or(i as i64, |a| a[i]), dims.len())?;
-        let st = steps.map_or(1, |s| s[i]);
-        let (s, len) = slice_range(starts[i], ends[i], st, dims[a])?;
-        if out.iter().any(|&(x, ..)| x == a) {
-            return Err(format!("axis {a} is sliced twice"));
-        }
-        out.push((a, s, len, st as isize));
-    }
-    Ok(out)
-}
-
 fn slice(t: &Tensor, axes: &[(usize, usize, usize, isize)]) -> Tensor {
     let mut od = t.dims.clone();
     let mut start = vec![0usize; od.len()];
@@ -806,81 +694,6 @@ pub fn fold(
 }
 
 /// Dims after ONNX Squeeze (`unsqueeze = false`) or Unsqueeze of `axes`.
-pub fn squeeze_dims(dims: &[usize], axes: Option<&[i64]>, unsqueeze: bool) -> R<Vec<usize>> {
-    if unsqueeze {
-        let axes = axes.ok_or("axes are required")?;
-        let r = dims.len() + axes.len();
-        let mut at: Vec<usize> = axes.iter().map(|&x| norm_axis(x, r)).collect::<R<_>>()?;
-        at.sort_unstable();
-        if at.windows(2).any(|w| w[0] == w[1]) {
-            return Err(format!("axes {axes:?} repeat"));
-        }
-        let mut src = dims.iter();
-        Ok((0..r)
-            .map(|i| {
-                if at.contains(&i) {
-                    1
-                } else {
-                    *src.next().unwrap_or(&1)
-                }
-            })
-            .collect())
-    } else {
-        let r = dims.len();
-        let at: Vec<usize> = match axes {
-            Some(a) if !a.is_empty() => a.iter().map(|&x| norm_axis(x, r)).collect::<R<_>>()?,
-            _ => (0..r).filter(|&i| dims[i] == 1).collect(),
-        };
-        if let Some(&bad) = at.iter().find(|&&i| dims[i] != 1) {
-            return Err(format!("cannot squeeze axis {bad} of extent {}", dims[bad]));
-        }
-        Ok((0..r)
-            .filter(|i| !at.contains(i))
-            .map(|i| dims[i])
-            .collect())
-    }
-}
-
-/// Extents of ONNX Split's outputs along an axis of `d`.
-pub fn split_sizes(
-    node: &NodeProto,
-    a: &Attrs,
-    split: Option<Rc<Tensor>>,
-    d: usize,
-    opset: i64,
-) -> R<Vec<usize>> {
-    let given: Option<Vec<i64>> = if opset < 13 {
-        a.ints("split")?
-    } else {
-        split.map(|t| t.int_values())
-    };
-    let k = node.output.len();
-    let parts = match given {
-        Some(s) => s
-            .iter()
-            .map(|&v| usize::try_from(v).map_err(|_| format!("split size {v} is negative")))
-            .collect::<R<Vec<_>>>()?,
-        None => {
-            let n = if opset >= 18 && a.has("num_outputs") {
-                usize::try_from(a.int("num_outputs", 0)?).map_err(|_| "num_outputs is negative")?
-            } else {
-                k
-            };
-            if n == 0 {
-                return Err("splits into no outputs".into());
-            }
-            let per = d.div_ceil(n);
-            (0..n).map(|i| per.min(d.saturating_sub(i * per))).collect()
-        }
-    };
-    if parts.iter().sum::<usize>() != d || parts.len() != k {
-        return Err(format!(
-            "split sizes {parts:?} do not fit an axis of {d} into {k} outputs"
-        ));
-    }
-    Ok(parts)
-}
-
 fn reduce(op: &str, t: &Tensor, axes: Option<&[i64]>, keep: bool, noop: bool) -> R<Tensor> {
     let r = t.dims.len();
     let axes: Vec<usize> = match axes {
@@ -922,105 +735,4 @@ fn reduce(op: &str, t: &Tensor, axes: Option<&[i64]>, keep: bool, noop: bool) ->
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn node(op: &str, outputs: usize) -> NodeProto {
-        NodeProto {
-            op_type: op.into(),
-            output: (0..outputs).map(|i| format!("y{i}")).collect(),
-            ..Default::default()
-        }
-    }
-
-    fn run(op: &str, ins: Vec<Tensor>) -> R<Vec<Tensor>> {
-        let n = node(op, 1);
-        let ins: Vec<Option<Rc<Tensor>>> = ins.into_iter().map(|t| Some(Rc::new(t))).collect();
-        fold(&n, &Attrs::of(&n), &ins, 17).map(|o| o.expect("folds"))
-    }
-
-    #[test]
-    fn shape_arithmetic_of_an_exporter_folds() {
-        // Shape -> Gather(0) -> Unsqueeze -> Concat with [-1] -> Reshape.
-        let x = Tensor::f32s(vec![2, 3, 4], (0..24).map(|v| v as f32).collect());
-        let s = run("Shape", vec![x.clone()]).unwrap().remove(0);
-        assert_eq!(s.ints().unwrap(), &[2, 3, 4]);
-        let g = run("Gather", vec![s, Tensor::i64s(vec![], vec![0])])
-            .unwrap()
-            .remove(0);
-        assert_eq!(
-            (g.dims.clone(), g.ints().unwrap().to_vec()),
-            (vec![], vec![2])
-        );
-        let u = run("Unsqueeze", vec![g, Tensor::i64s(vec![1], vec![0])])
-            .unwrap()
-            .remove(0);
-        let c = run("Concat", vec![u, Tensor::i64s(vec![1], vec![-1])]);
-        // Concat needs its axis attribute: default 0 here.
-        let c = c.unwrap().remove(0);
-        assert_eq!(c.ints().unwrap(), &[2, -1]);
-        let r = run("Reshape", vec![x, c]).unwrap().remove(0);
-        assert_eq!(r.dims, vec![2, 12]);
-    }
-
-    #[test]
-    fn absurd_shapes_are_refused_before_allocating() {
-        let e = run(
-            "ConstantOfShape",
-            vec![Tensor::i64s(vec![1], vec![1 << 40])],
-        )
-        .unwrap_err();
-        assert!(e.contains("exceed") || e.contains("more than"), "{e}");
-        let e = run(
-            "ConstantOfShape",
-            vec![Tensor::i64s(vec![2], vec![1 << 20, 1 << 20])],
-        )
-        .unwrap_err();
-        assert!(e.contains("exceed") || e.contains("more than"), "{e}");
-        let e = run(
-            "Range",
-            vec![
-                Tensor::i64s(vec![], vec![0]),
-                Tensor::i64s(vec![], vec![i64::MAX]),
-                Tensor::i64s(vec![], vec![1]),
-            ],
-        )
-        .unwrap_err();
-        assert!(e.contains("exceed") || e.contains("more than"), "{e}");
-        let e = run(
-            "Expand",
-            vec![
-                Tensor::f32s(vec![1], vec![1.0]),
-                Tensor::i64s(vec![3], vec![1 << 15, 1 << 15, 4]),
-            ],
-        )
-        .unwrap_err();
-        assert!(e.contains("exceed") || e.contains("more than"), "{e}");
-    }
-
-    #[test]
-    fn arithmetic_broadcasts_like_numpy_and_slices_clamp() {
-        let p = Tensor::i64s(vec![2, 1], vec![1, 2]);
-        let q = Tensor::i64s(vec![3], vec![10, 20, 30]);
-        let s = run("Add", vec![p.clone(), q.clone()]).unwrap().remove(0);
-        assert_eq!(s.dims, vec![2, 3]);
-        assert_eq!(s.ints().unwrap(), &[11, 21, 31, 12, 22, 32]);
-        assert!(run("Add", vec![Tensor::i64s(vec![2], vec![1, 2]), q]).is_err());
-        assert_eq!(slice_range(1, i64::MAX, 1, 5).unwrap(), (1, 4));
-        assert_eq!(slice_range(-1, i64::MIN, -1, 5).unwrap(), (4, 5));
-        assert_eq!(slice_range(0, 10, 3, 5).unwrap(), (0, 2));
-        assert_eq!(
-            resolve_shape(&[2, 3, 4], &[0, -1], false).unwrap(),
-            vec![2, 12]
-        );
-        assert!(resolve_shape(&[2, 3, 4], &[5, -1], false).is_err());
-        let t = Tensor::f32s(vec![2, 3], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
-        let tt = transpose(&t, &[1, 0]);
-        assert_eq!(tt.floats(), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
-        assert_eq!(squeeze_dims(&[1, 3, 1], None, false).unwrap(), vec![3]);
-        assert_eq!(
-            squeeze_dims(&[3], Some(&[0, -1]), true).unwrap(),
-            vec![1, 3, 1]
-        );
-    }
-}
+mod tests;
