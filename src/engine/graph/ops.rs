@@ -359,16 +359,18 @@ impl Resize {
         let (o, li, lo, s) = (o as f32, len_in as f32, len_out as f32, scale);
         match self.coord {
             ResizeCoord::HalfPixel => (o + 0.5) / s - 0.5,
+            // ONNX takes the resized length as `scale * len_in`, unrounded
+            // (it differs from the output extent when a scale is given).
             ResizeCoord::PytorchHalfPixel => {
-                if len_out > 1 {
+                if li * s > 1.0 {
                     (o + 0.5) / s - 0.5
                 } else {
                     0.0
                 }
             }
             ResizeCoord::AlignCorners => {
-                if len_out > 1 {
-                    o * (li - 1.0) / (lo - 1.0)
+                if li * s > 1.0 {
+                    o * (li - 1.0) / (li * s - 1.0)
                 } else {
                     0.0
                 }
