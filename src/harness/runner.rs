@@ -17,7 +17,6 @@ use super::suite_tuning::{TuningCache, TuningChoice};
 use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::{CacheConfig, Kernel, ParallelLoop};
-use crate::engine::onnx;
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
 use crate::power::counters::{CounterValues, Counters};
@@ -923,10 +922,7 @@ impl PeerPoint<'_> {
     }
 
     fn image_chw(&self) -> Option<(usize, usize, usize)> {
-        match self.model.map(|g| g.input) {
-            Some(onnx::Layout::Image { c, h, w }) => Some((c, h, w)),
-            _ => None,
-        }
+        self.model.and_then(|g| g.input.nchw())
     }
 
     fn tract(

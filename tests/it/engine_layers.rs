@@ -373,7 +373,7 @@ fn pools_dense_concat_softmax() {
         },
         &[0],
     );
-    let cat = g.push("cat", Op::Concat, &[mp, ap, ap2]);
+    let cat = g.push("cat", Op::Concat { axis: 3 }, &[mp, ap, ap2]);
     let fl = g.push("flat", Op::Flatten, &[cat]);
     let shapes = g.shapes().unwrap();
     let inputs = shapes[fl].c;
@@ -388,7 +388,14 @@ fn pools_dense_concat_softmax() {
         &[fl],
     );
     let r = g.push("relu", Op::Activation(Activation::Relu), &[d]);
-    g.push("softmax", Op::Softmax, &[r]);
+    g.push(
+        "softmax",
+        Op::Softmax {
+            axis: 3,
+            log: false,
+        },
+        &[r],
+    );
     for batch in [1, 3] {
         let input = rng.signed_vec(batch * 9 * 10 * 6);
         let want = reference::forward(&g, &input, batch);
@@ -413,7 +420,7 @@ fn pools_dense_concat_softmax() {
 #[test]
 fn tiny_cnn_matches_the_reference_in_every_configuration() {
     let g = models::build("tiny", 1).unwrap();
-    let (h, w, c) = g.input;
+    let (h, w, c) = g.image_input().expect("an image model");
     let mut rng = Rng::new(21);
     for batch in [1, 4] {
         let input = rng.signed_vec(batch * h * w * c);
@@ -443,7 +450,7 @@ fn tiny_cnn_matches_the_reference_in_every_configuration() {
 fn batch_of_eight_gives_each_image_the_batch_of_one_result() {
     for name in ["tiny", "mobilenet_v1"] {
         let g = models::build(name, 2).unwrap();
-        let (h, w, c) = g.input;
+        let (h, w, c) = g.image_input().expect("an image model");
         let img = h * w * c;
         let input = Rng::new(8).signed_vec(8 * img);
         let opts8 = SessionOptions {

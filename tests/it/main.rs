@@ -20,6 +20,7 @@ mod models_zoo;
 mod onnx_import;
 mod onnx_node_tests;
 mod onnx_vs_onnxruntime;
+mod onnx_zoo_light;
 mod peer_engines;
 mod peers;
 mod power_sources;

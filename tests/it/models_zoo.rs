@@ -143,15 +143,15 @@ fn every_model_builds_and_infers_its_shapes() {
         );
         assert_eq!(g.name, name);
         assert_eq!(info.name, name);
-        assert_eq!(info.input, g.input);
+        assert_eq!(Some(info.input), g.image_input());
         assert_eq!(info.parameters, models::trainable_parameters(&g));
         assert_eq!(info.weighted_layers, g.weighted_layers());
         assert_eq!(info.gflops_per_image, g.flops_per_image().unwrap() / 1e9);
         if name == "tiny" {
             assert_eq!(out, Shape { h: 1, w: 1, c: 10 });
-            assert!(matches!(g.nodes[g.output()].op, Op::Softmax));
+            assert!(matches!(g.nodes[g.output()].op, Op::Softmax { .. }));
         } else {
-            assert_eq!(g.input, (224, 224, 3));
+            assert_eq!(g.image_input(), Some((224, 224, 3)));
             assert_eq!(
                 out,
                 Shape {
@@ -561,7 +561,7 @@ fn tiny_exercises_every_op_kind() {
 #[test]
 fn tiny_reference_output_is_a_sane_distribution() {
     let g = models::build("tiny", 3).unwrap();
-    let (h, w, c) = g.input;
+    let (h, w, c) = g.image_input().expect("an image model");
     let batch = 3;
     let mut rng = Rng::new(17);
     let input = rng.signed_vec(batch * h * w * c);
@@ -891,7 +891,15 @@ fn reference_elementwise_ops_by_hand() {
     }
 
     // Softmax over channels at each pixel.
-    let g = single(1, 2, 3, Op::Softmax);
+    let g = single(
+        1,
+        2,
+        3,
+        Op::Softmax {
+            axis: 3,
+            log: false,
+        },
+    );
     let x = [0.0, 2f32.ln(), 3f32.ln(), 5.0, 5.0, 5.0];
     let out = reference::forward(&g, &x, 1);
     let third = 1.0 / 3.0;
@@ -906,7 +914,7 @@ fn reference_elementwise_ops_by_hand() {
     let mut g = Graph::new("t", 1, 2, 2);
     let a = g.push("relu", Op::Activation(Activation::Relu), &[0]);
     let s = g.push("add", Op::Add, &[0, a]);
-    g.push("concat", Op::Concat, &[s, 0]);
+    g.push("concat", Op::Concat { axis: 3 }, &[s, 0]);
     let x = [1.0, -2.0, 3.0, -4.0, 5.0, 6.0, -7.0, 8.0];
     let out = reference::forward(&g, &x, 2);
     let want = [
@@ -923,7 +931,7 @@ fn reference_elementwise_ops_by_hand() {
 #[ignore]
 fn resnet50_reference_activations_stay_moderate() {
     let g = models::build("resnet50", 1).unwrap();
-    let (h, w, c) = g.input;
+    let (h, w, c) = g.image_input().expect("an image model");
     let input = Rng::new(3).signed_vec(h * w * c);
     let all = reference::forward_all(&g, &input, 1);
     for (v, n) in all.iter().zip(&g.nodes) {

@@ -209,16 +209,19 @@ fn a_fixed_batch_is_recorded() {
 
 #[test]
 fn an_unsupported_operator_is_named_with_its_node_and_position() {
-    let (bytes, _, _) = small_model(None, Some(node("Tanh", "the_tanh", &["r"], "r2", vec![])));
+    let (bytes, _, _) = small_model(
+        None,
+        Some(node("Einsum", "the_einsum", &["r"], "r2", vec![])),
+    );
     match import(&bytes) {
         Err(OnnxError::Nodes { problems, .. }) => {
             assert_eq!(problems.len(), 1);
             assert_eq!(problems[0].index, 2);
-            assert_eq!(problems[0].name, "the_tanh");
-            assert_eq!(problems[0].op_type, "Tanh");
+            assert_eq!(problems[0].name, "the_einsum");
+            assert_eq!(problems[0].op_type, "Einsum");
             let msg = import(&bytes).unwrap_err().to_string();
             assert!(
-                msg.contains("small.onnx") && msg.contains("node 2 `the_tanh` (Tanh)"),
+                msg.contains("small.onnx") && msg.contains("node 2 `the_einsum` (Einsum)"),
                 "{msg}"
             );
         }
@@ -242,12 +245,15 @@ fn an_unsupported_operator_is_named_with_its_node_and_position() {
 #[test]
 fn the_cli_exits_2_on_unsupported_and_corrupt_models() {
     let dir = common::cli::tmpdir("onnx-import-cli");
-    let (bytes, _, _) = small_model(None, Some(node("Tanh", "the_tanh", &["r"], "r2", vec![])));
-    let unsupported = dir.join("tanh.onnx");
+    let (bytes, _, _) = small_model(
+        None,
+        Some(node("Einsum", "the_einsum", &["r"], "r2", vec![])),
+    );
+    let unsupported = dir.join("einsum.onnx");
     std::fs::write(&unsupported, &bytes).unwrap();
     let corrupt = dir.join("corrupt.onnx");
     std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
-    for (file, needle) in [(&unsupported, "Tanh"), (&corrupt, "corrupt.onnx")] {
+    for (file, needle) in [(&unsupported, "Einsum"), (&corrupt, "corrupt.onnx")] {
         let out = common::cli::bin()
             .args(["infer", "--iterations", "1", "--no-peak", "--model"])
             .arg(file)
@@ -264,7 +270,37 @@ fn the_cli_exits_2_on_unsupported_and_corrupt_models() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("UNSUPPORTED: operator `Tanh`"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("UNSUPPORTED: operator `Einsum`"));
+    // Its JSON says the totals leave the node out.
+    let json = |file: &std::path::Path| {
+        let out = common::cli::bin()
+            .args(["inspect", "--format", "json"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = json(&unsupported);
+    assert_eq!(v["totals_partial"], true);
+    assert_eq!(v["unsupported"].as_array().map(Vec::len), Some(1));
+    // A file that decodes but cannot be imported as a whole (a second data
+    // input) still gets a report: its operators and why.
+    let mut m = proto::ModelProto::decode(bytes.as_slice()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    let mut second = g.input[0].clone();
+    second.name = "second".into();
+    g.input.push(second);
+    let two = dir.join("two_inputs.onnx");
+    std::fs::write(&two, m.encode_to_vec()).unwrap();
+    let v = json(&two);
+    assert_eq!(v["supported"], false);
+    assert!(v["error"].as_str().unwrap().contains("2 inputs"), "{v}");
+    assert_eq!(v["ops"]["Conv"], 1);
 }
 
 #[test]

@@ -383,7 +383,7 @@ fn tract_output_matches_joulebench_within_1e4() {
     model.input.to_engine(&x, &mut xe);
     let y = sess.run(&xe).unwrap();
     let mut want = vec![0.0; y.len()];
-    model.output.from_engine(y, &mut want);
+    model.output().from_engine(y, &mut want);
     for threads in [1, 2] {
         let mut t = TractModel::load(&path, &dims, threads).unwrap();
         let got = t.run(&x).unwrap();

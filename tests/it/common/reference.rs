@@ -69,15 +69,17 @@ pub fn forward_all(g: &Graph, input_nhwc: &[f32], batch: usize) -> Vec<Vec<f64>>
                 let (b, _) = arg(1);
                 a.iter().zip(b).map(|(x, y)| x + y).collect()
             }
-            Op::Concat => {
+            Op::Concat { axis: 3 } => {
                 let parts: Vec<(&[f64], Shape)> = (0..node.inputs.len()).map(arg).collect();
                 concat(&parts, s, batch)
             }
-            Op::Flatten => arg(0).0.to_vec(),
-            Op::Softmax => {
+            // Both keep the values in memory order (only dims change).
+            Op::Flatten | Op::Reshape { .. } => arg(0).0.to_vec(),
+            Op::Softmax { log: false, .. } => {
                 let (x, xs) = arg(0);
                 softmax(x, xs.c)
             }
+            other => panic!("the reference does not implement {}", other.kind()),
         };
         assert_eq!(
             out.len(),
