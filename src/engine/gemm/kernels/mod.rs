@@ -7,6 +7,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(all(test, target_arch = "aarch64"))]
+mod mca_probe;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 mod scalar;
@@ -53,6 +55,11 @@ impl KernelKind {
             KernelKind::Avx2 => "avx2",
             KernelKind::Neon => "neon",
         }
+    }
+
+    /// An aarch64 NEON kernel (whatever its schedule).
+    pub fn is_neon(self) -> bool {
+        matches!(self, KernelKind::Neon)
     }
 }
 
