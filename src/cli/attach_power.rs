@@ -1,7 +1,7 @@
 //! `joulebench attach-power`: a meter's log into a recorded run.
 
 use anyhow::Result;
-use joulebench::harness::{attach, HarnessError};
+use joulebench::harness::{record::attach, HarnessError};
 use joulebench::power::external::{MeterFormat, TimeFormat, PRESETS};
 use std::path::PathBuf;
 

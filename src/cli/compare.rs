@@ -2,7 +2,7 @@
 
 use super::{emit, Format};
 use anyhow::Result;
-use joulebench::harness::compare::{self, CompareOptions};
+use joulebench::harness::analyze::compare::{self, CompareOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]

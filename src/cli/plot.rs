@@ -1,7 +1,7 @@
 //! `joulebench plot`.
 
 use anyhow::Result;
-use joulebench::harness::plot::{self, PlotOptions};
+use joulebench::harness::present::plot::{self, PlotOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]

@@ -1,7 +1,7 @@
 //! `joulebench report`.
 
 use anyhow::Result;
-use joulebench::harness::report;
+use joulebench::harness::present::report;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]

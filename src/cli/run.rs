@@ -2,8 +2,8 @@
 
 use super::root_or_slash;
 use anyhow::Result;
-use joulebench::harness::plot::{self, PlotOptions};
-use joulebench::harness::runner::{self, RunOptions, Shard};
+use joulebench::harness::present::plot::{self, PlotOptions};
+use joulebench::harness::run::{self, RunOptions, Shard};
 use joulebench::harness::suite::Suite;
 use joulebench::power::Sysfs;
 use std::path::PathBuf;
@@ -42,11 +42,11 @@ impl RunArgs {
         let suite = Suite::load(&self.suite)?;
         if self.dry_run {
             let sysfs = Sysfs::new(root_or_slash(self.sysfs_root));
-            print!("{}", runner::dry_run_on(&suite, shard, &sysfs));
+            print!("{}", run::dry_run_on(&suite, shard, &sysfs));
             return Ok(());
         }
-        runner::install_ctrlc_handler()?;
-        let outcome = runner::run_suite(
+        run::install_ctrlc_handler()?;
+        let outcome = run::run_suite(
             &suite,
             &RunOptions {
                 out_root: self.out,

@@ -1,7 +1,7 @@
 //! `joulebench gemm` and `joulebench peak`: GEMM throughput as a fraction of the
 //! machine's measured FMA peak.
 
-use super::stats::median;
+use super::analyze::stats::median;
 use crate::engine::gemm::{
     gemm_flops, measure_peak, BOperand, CacheConfig, Epilogue, Gemm, Kernel, MatMut, MatRef,
     ParallelLoop, Peak,

@@ -2,10 +2,10 @@
 //! latency percentiles, GFLOP/s against the measured peak, and optionally a
 //! per-layer profile.
 
+use super::analyze::stats::quantile_sorted;
 use super::gemm_cmd::fill_uniform;
 use super::model_source::{self, LoadedModel};
-use super::runner::time_batches;
-use super::stats::quantile_sorted;
+use super::run::time_batches;
 use super::tune_cmd::Tuning;
 use super::{npy, HarnessError};
 use crate::engine::conv::{ConvAlgo, ConvChoice};

@@ -1,8 +1,7 @@
 //! Experiment harness: runs the engine, times it, records results.
 
-pub mod attach;
-pub mod compare;
-pub mod dataset;
+// The data flow, one folder per stage: suite -> run -> record -> analyze / present.
+pub mod analyze;
 pub mod gemm_cmd;
 pub mod infer_cmd;
 pub mod inspect_cmd;
@@ -12,13 +11,10 @@ pub mod models_cmd;
 pub mod modes;
 pub mod npy;
 pub mod peers;
-pub mod plot;
-pub mod records;
-pub mod report;
-pub mod runner;
-pub mod stats;
+pub mod present;
+pub mod record;
+pub mod run;
 pub mod suite;
-pub mod suite_tuning;
 pub mod tune_cmd;
 
 use crate::engine::EngineError;

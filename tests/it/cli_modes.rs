@@ -5,7 +5,7 @@
 
 use crate::common::cli::{as_nobody, bin, copy_tree, is_root, run, tmpdir};
 
-use joulebench::harness::records::{read_rows, ResultRow};
+use joulebench::harness::record::rows::{read_rows, ResultRow};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

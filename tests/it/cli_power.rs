@@ -6,7 +6,7 @@
 
 use crate::common::cli::{copy_tree, run, tmpdir};
 
-use joulebench::harness::records::{read_rows, PowerRow, ResultRow};
+use joulebench::harness::record::rows::{read_rows, PowerRow, ResultRow};
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicBool, Ordering};

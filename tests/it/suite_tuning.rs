@@ -5,7 +5,7 @@
 //! code 2 before anything runs.
 
 use crate::common::cli::{run as jb, tmpdir};
-use joulebench::harness::records::{read_rows, ProfileRow, ResultRow};
+use joulebench::harness::record::rows::{read_rows, ProfileRow, ResultRow};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

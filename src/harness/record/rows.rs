@@ -2,7 +2,7 @@
 //! latencies), appended and flushed row by row; reading them back for
 //! `--resume` and `merge`.
 
-use super::HarnessError;
+use crate::harness::HarnessError;
 use crate::power::counters::CounterValues;
 use crate::power::PowerFigures;
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,8 @@
 //! `joulebench attach-power`: fills the energy columns of a recorded run
 //! from a power meter's log, by the windows the run recorded.
 
-use super::records::{self, PowerRow, ResultRow};
-use super::HarnessError;
+use crate::harness::record::rows::{self, PowerRow, ResultRow};
+use crate::harness::HarnessError;
 use crate::power::external::{integrate, LogReader, MeterFormat};
 use crate::power::{self, PowerError};
 use std::path::Path;
@@ -96,7 +96,7 @@ pub fn attach_power(
         )
     })?;
     let results_path = dir.join("results.csv");
-    let mut rows: Vec<ResultRow> = records::read_rows(&results_path)?;
+    let mut rows: Vec<ResultRow> = rows::read_rows(&results_path)?;
     let perr = |source: PowerError| HarnessError::Power {
         context: format!("meter log {}", log.display()),
         source,
@@ -160,10 +160,10 @@ pub fn attach_power(
         attached_points.push(r.point.clone());
         out.attached += 1;
     }
-    records::rewrite(&results_path, &rows)?;
+    rows::rewrite(&results_path, &rows)?;
     let power_path = dir.join("power.csv");
     let mut all: Vec<PowerRow> = if power_path.exists() {
-        records::read_rows::<PowerRow>(&power_path)?
+        rows::read_rows::<PowerRow>(&power_path)?
             .into_iter()
             .filter(|p| !(p.rail == "meter" && attached_points.contains(&p.point)))
             .collect()
@@ -171,7 +171,7 @@ pub fn attach_power(
         Vec::new()
     };
     all.extend(raw);
-    records::rewrite(&power_path, &all)?;
+    rows::rewrite(&power_path, &all)?;
     manifest["attached_power"] = serde_json::json!({
         "log": log.display().to_string(),
         "format": format,

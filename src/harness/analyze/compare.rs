@@ -4,9 +4,9 @@
 //! latencies of samples.csv when both runs have them, else non-overlapping
 //! 95% confidence intervals).
 
-use super::dataset::{self, Row, RunData, PARAMS};
-use super::stats::{mann_whitney, median};
-use super::{exit, HarnessError};
+use crate::harness::analyze::stats::{mann_whitney, median};
+use crate::harness::record::dataset::{self, Row, RunData, PARAMS};
+use crate::harness::{exit, HarnessError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -224,11 +224,11 @@ fn check_suites(base: &RunData, cur: &RunData) -> Result<Vec<String>, HarnessErr
             notes.push(format!(
                 "the suite files differ (hash {} vs {}); points are matched by their parameters",
                 bh.iter()
-                    .map(|h| super::records::short(h))
+                    .map(|h| crate::harness::record::rows::short(h))
                     .collect::<Vec<_>>()
                     .join("+"),
                 ch.iter()
-                    .map(|h| super::records::short(h))
+                    .map(|h| crate::harness::record::rows::short(h))
                     .collect::<Vec<_>>()
                     .join("+")
             ));

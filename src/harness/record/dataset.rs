@@ -3,9 +3,9 @@
 //! work), and the files beside it: samples.csv, power.csv, profile.csv and
 //! manifest.json.
 
-pub use super::records::ProfileRow;
-use super::records::{self, SampleRow};
-use super::HarnessError;
+pub use crate::harness::record::rows::ProfileRow;
+use crate::harness::record::rows::{self, SampleRow};
+use crate::harness::HarnessError;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -359,7 +359,7 @@ pub fn load(input: &Path, strict: bool) -> Result<RunData, HarnessError> {
     if let Some(d) = &dir {
         let samples = d.join("samples.csv");
         if samples.is_file() {
-            match records::read_rows_lenient::<SampleRow>(&samples) {
+            match rows::read_rows_lenient::<SampleRow>(&samples) {
                 Ok((rows, bad)) => {
                     if let Some(e) = bad {
                         if strict {
@@ -381,7 +381,7 @@ pub fn load(input: &Path, strict: bool) -> Result<RunData, HarnessError> {
         }
         let power = d.join("power.csv");
         if power.is_file() {
-            match records::read_rows_lenient::<PowerSample>(&power) {
+            match rows::read_rows_lenient::<PowerSample>(&power) {
                 Ok((rows, bad)) => {
                     if let Some(e) = bad {
                         notes.push(format!("{e} (power readings from there on ignored)"));
@@ -397,7 +397,7 @@ pub fn load(input: &Path, strict: bool) -> Result<RunData, HarnessError> {
         }
         let profile = d.join("profile.csv");
         if profile.is_file() {
-            match records::read_rows_lenient::<ProfileRow>(&profile) {
+            match rows::read_rows_lenient::<ProfileRow>(&profile) {
                 Ok((rows, bad)) => {
                     if let Some(e) = bad {
                         notes.push(format!("{e} (profile rows from there on ignored)"));

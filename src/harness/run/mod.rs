@@ -1,24 +1,24 @@
 //! `joulebench run`: measures every point of a suite and records it.
 
-use super::gemm_cmd::fill_uniform;
-use super::machine;
-use super::model_source::{self, LoadedModel};
-use super::modes::{self, Conditions, ModeControl, Monitor, Watching, NONE};
-use super::peers::command;
-use super::peers::model_file;
-use super::peers::process::{self, Limits, WindowHooks};
-use super::peers::python;
-use super::peers::tract_engine::{self, TractModel};
-use super::peers::{Engine, PeerFailure, ToolSummary};
-use super::records::{self, Appender, PowerRow, ProfileRow, ResultRow, SampleRow};
-use super::stats::{slow_start, summarize, Summary};
-use super::suite::{estimate_seconds, CacheSpec, Measurement, Point, Suite};
-use super::suite_tuning::{TuningCache, TuningChoice};
-use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::{CacheConfig, Kernel, ParallelLoop};
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
+use crate::harness::analyze::stats::{slow_start, summarize, Summary};
+use crate::harness::gemm_cmd::fill_uniform;
+use crate::harness::machine;
+use crate::harness::model_source::{self, LoadedModel};
+use crate::harness::modes::{self, Conditions, ModeControl, Monitor, Watching, NONE};
+use crate::harness::peers::command;
+use crate::harness::peers::model_file;
+use crate::harness::peers::process::{self, Limits, WindowHooks};
+use crate::harness::peers::python;
+use crate::harness::peers::tract_engine::{self, TractModel};
+use crate::harness::peers::{Engine, PeerFailure, ToolSummary};
+use crate::harness::record::rows::{self, Appender, PowerRow, ProfileRow, ResultRow, SampleRow};
+use crate::harness::suite::tuning::{TuningCache, TuningChoice};
+use crate::harness::suite::{estimate_seconds, CacheSpec, Measurement, Point, Suite};
+use crate::harness::HarnessError;
 use crate::power::counters::{CounterValues, Counters};
 use crate::power::{
     self, PowerConfig, PowerError, PowerSource, RunClock, SourceKind, Sysfs, Window,
@@ -380,12 +380,12 @@ fn keep_done<T: serde::Serialize + serde::de::DeserializeOwned>(
     if !path.exists() {
         return Ok(());
     }
-    let (rows, _) = records::read_rows_lenient::<T>(path)?;
+    let (rows, _) = rows::read_rows_lenient::<T>(path)?;
     let keep: Vec<T> = rows
         .into_iter()
         .filter(|r| done.contains(point(r)))
         .collect();
-    records::rewrite(path, &keep)
+    rows::rewrite(path, &keep)
 }
 
 /// Reads what a previous run in `dir` recorded; repairs a torn last row and
@@ -415,7 +415,7 @@ fn prepare_resume(
                         "{} was recorded from a different suite file (hash {} here, {} there); resume with the same file or start a new run",
                         dir.display(),
                         &suite.hash[..12],
-                        records::short(h)
+                        rows::short(h)
                     )));
                 }
             }
@@ -438,7 +438,7 @@ fn prepare_resume(
     }
     let mut done = HashSet::new();
     if results.exists() {
-        let (rows, torn) = records::read_rows_lenient::<ResultRow>(&results)?;
+        let (rows, torn) = rows::read_rows_lenient::<ResultRow>(&results)?;
         // Points of a peer engine that was skipped or failed run again.
         let total = rows.len();
         let rows: Vec<ResultRow> = rows.into_iter().filter(|r| r.status == "ok").collect();
@@ -449,13 +449,13 @@ fn prepare_resume(
                     "{} holds point `{}` of another suite version (hash {}); resume with the same suite file",
                     results.display(),
                     r.point,
-                    records::short(&r.suite_hash)
+                    rows::short(&r.suite_hash)
                 )));
             }
             done.insert(r.point.clone());
         }
-        if torn.is_some() || retried || !records::has_current_header(&results) {
-            records::rewrite(&results, &rows)?;
+        if torn.is_some() || retried || !rows::has_current_header(&results) {
+            rows::rewrite(&results, &rows)?;
         }
     }
     keep_done::<SampleRow>(&dir.join("samples.csv"), &done, |r| &r.point)?;
@@ -1629,7 +1629,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     #[cfg(target_os = "linux")]
     affinity::set(None, original_affinity.as_ref())?;
 
-    let all: Vec<ResultRow> = records::read_rows(&dir.join("results.csv")).unwrap_or_default();
+    let all: Vec<ResultRow> = rows::read_rows(&dir.join("results.csv")).unwrap_or_default();
     manifest["resolved_cache_configs"] = all
         .iter()
         .map(|r| serde_json::json!({ "point": r.point, "mc": r.mc, "nc": r.nc, "kc": r.kc }))

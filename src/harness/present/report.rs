@@ -2,10 +2,10 @@
 //! results: the machine, the suite, a summary table per experiment and the
 //! figures (drawn into `figures/` first).
 
-use super::compare::fmt_num;
-use super::dataset::{self, Row, RunData};
-use super::plot::{self, ImageFormat, PlotSummary};
-use super::HarnessError;
+use crate::harness::analyze::compare::fmt_num;
+use crate::harness::present::plot::{self, ImageFormat, PlotSummary};
+use crate::harness::record::dataset::{self, Row, RunData};
+use crate::harness::HarnessError;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

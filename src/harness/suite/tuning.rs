@@ -3,8 +3,8 @@
 //! once per model, threads, batch and power mode, kept in the run directory
 //! so `--resume` reuses them) or read from tuning files named in the suite.
 
-use super::tune_cmd::{self, LayerOverrides, TuneSpec, Tuning};
-use super::HarnessError;
+use crate::harness::tune_cmd::{self, LayerOverrides, TuneSpec, Tuning};
+use crate::harness::HarnessError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -31,8 +31,8 @@ pub fn same_model(tuned: &str, suite_model: &str) -> bool {
         return true;
     }
     let name = |s: &str| Path::new(s).file_name().map(|n| n.to_owned());
-    super::model_source::is_onnx(tuned)
-        && super::model_source::is_onnx(suite_model)
+    crate::harness::model_source::is_onnx(tuned)
+        && crate::harness::model_source::is_onnx(suite_model)
         && name(tuned) == name(suite_model)
 }
 
@@ -133,7 +133,7 @@ impl TuningCache {
         let stem = Path::new(model)
             .file_stem()
             .map_or("model".into(), |s| s.to_string_lossy().into_owned());
-        let mode = if mode == super::modes::NONE {
+        let mode = if mode == crate::harness::modes::NONE {
             String::new()
         } else {
             format!("-m{mode}")

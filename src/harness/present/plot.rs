@@ -11,9 +11,9 @@
 //! energy are horizontal bars per configuration instead. Per run: the power
 //! trace of power.csv with the measured windows shaded.
 
-use super::dataset::{self, ProfileRow, Row, RunData};
-use super::stats::median;
-use super::HarnessError;
+use crate::harness::analyze::stats::median;
+use crate::harness::record::dataset::{self, ProfileRow, Row, RunData};
+use crate::harness::HarnessError;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// DejaVu Sans 2.37 (Bitstream Vera license, see assets/fonts/LICENSE-DejaVu.txt).
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 const SANS: &str = "sans-serif";
 
 /// Registers the embedded font with plotters once.

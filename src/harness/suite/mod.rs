@@ -4,15 +4,16 @@
 //! problem (unknown key, wrong type, impossible value, unknown model) is
 //! collected with its file, line and column and reported together.
 
-use super::model_source;
-use super::modes::{CpufreqMode, ModeDef, ModeSettings, NONE};
-use super::peers::{Engine, PeerConfig};
-use super::suite_tuning::TuningChoice;
-use super::HarnessError;
+pub mod tuning;
+
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::ParallelLoop;
 use crate::engine::models;
 use crate::engine::onnx;
+use crate::harness::model_source;
+use crate::harness::modes::{CpufreqMode, ModeDef, ModeSettings, NONE};
+use crate::harness::peers::{Engine, PeerConfig};
+use crate::harness::HarnessError;
 use crate::power::config::COMMON_KEYS;
 use crate::power::external::{Column, MeterFormat, TimeFormat, PRESETS};
 use crate::power::{PowerConfig, SourceKind};
@@ -23,6 +24,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use tuning::TuningChoice;
 
 /// One problem found in a suite file, with its place.
 #[derive(Clone, Debug, PartialEq)]
