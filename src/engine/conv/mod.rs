@@ -4,6 +4,7 @@
 //! layer that follows fused into its epilogue.
 
 pub mod convgemm;
+pub mod cost;
 pub mod depthwise;
 pub mod im2col;
 pub mod pointwise;
@@ -136,10 +137,19 @@ pub fn is_pointwise(w: &Window) -> bool {
 }
 
 /// The default algorithm for a layer: depthwise loops for depthwise layers,
-/// pointwise GEMM for 1x1 layers, else the requested GEMM lowering.
-pub fn choose(conv: &Conv, choice: ConvChoice) -> ConvAlgo {
+/// pointwise GEMM for 1x1 layers, else the requested GEMM lowering; under
+/// `Auto`, a 3x3 stride-1 layer whose shape and machine are given (`model`)
+/// gets the cheapest of convGemm and the Winograd sizes by the cost model.
+pub fn choose(
+    conv: &Conv,
+    choice: ConvChoice,
+    model: Option<(&ConvGeom, &cost::Machine)>,
+) -> ConvAlgo {
     if conv.is_depthwise() {
         ConvAlgo::Depthwise
+    } else if let (ConvChoice::Auto, true, Some((g, m))) = (choice, winograd::supports(conv), model)
+    {
+        cost::cheapest(conv.cout, g, m)
     } else if choice == ConvChoice::Winograd && winograd::supports(conv) {
         ConvAlgo::Winograd
     } else if choice == ConvChoice::Winograd4 && winograd::supports(conv) {

@@ -3,10 +3,11 @@
 //! rename another's data (a Reshape, a Flatten read only by dense layers)
 //! sharing its storage.
 
-use super::super::conv::{self, ConvAlgo};
-use super::super::gemm::{Activation, CacheConfig, Gemm, MatRef, PackedB};
+use super::super::conv::{self, cost, ConvAlgo};
+use super::super::gemm::{Activation, CacheConfig, CacheInfo, Gemm, MatRef, PackedB};
 use super::super::graph::{
-    BinOp, Graph, Lrn, Op, PadMode, PoolKind, ReduceOp, Resize, SliceAxis, UnaryOp, ValueId, Window,
+    BinOp, Conv, Graph, Lrn, Op, PadMode, PoolKind, ReduceOp, Resize, SliceAxis, UnaryOp, ValueId,
+    Window,
 };
 use super::super::EngineError;
 use super::{plan_buffers, SessionOptions};
@@ -222,6 +223,36 @@ fn feeds_dense_only(g: &Graph, readers: &[Vec<usize>], outputs: &[ValueId], v: V
         })
 }
 
+/// A convolution's geometry on the session's batch, for the cost model
+/// (`None` for a value that is not an image).
+fn model_geom(
+    g: &Graph,
+    opts: &SessionOptions,
+    cv: &Conv,
+    x: &[usize],
+    y: &[usize],
+) -> Option<conv::ConvGeom> {
+    let (&[items, h, w, c], &[_, oh, ow, _]) = (x, y) else {
+        return None;
+    };
+    let n = items
+        * if g.fixed_batch.is_some() {
+            1
+        } else {
+            opts.batch
+        };
+    Some(conv::ConvGeom {
+        n,
+        h,
+        w,
+        c,
+        cg: c / cv.groups.max(1),
+        oh,
+        ow,
+        win: cv.window,
+    })
+}
+
 pub(super) fn compile(
     g: &Graph,
     opts: &SessionOptions,
@@ -238,6 +269,8 @@ pub(super) fn compile(
         Ok(Some(c.resolved(kernel.nr)))
     };
     let dims = g.dims()?;
+    let l2 = CacheInfo::detect().l2.map_or(512 << 10, |l| l.size_bytes);
+    let machine = cost::Machine::new(&kernel, opts.threads, l2, cache.mc);
     let n = g.nodes.len();
     let outputs = g.output_ids();
     let readers = super::super::graph::passes::readers(g);
@@ -277,7 +310,10 @@ pub(super) fn compile(
                     .conv_overrides
                     .get(&node.name)
                     .copied()
-                    .unwrap_or_else(|| conv::choose(cv, opts.conv));
+                    .unwrap_or_else(|| {
+                        let geom = model_geom(g, opts, cv, xd, &dims[idx]);
+                        conv::choose(cv, opts.conv, geom.as_ref().map(|x| (x, &machine)))
+                    });
                 if !algo.supports(cv) {
                     return Err(EngineError::param(
                         "conv override",
