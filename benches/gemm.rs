@@ -20,21 +20,14 @@ use criterion::{
 use joulebench::engine::gemm::{
     Activation, Axis, BOperand, CacheConfig, Epilogue, Gemm, Kernel, MatMut, MatRef, ParallelLoop,
 };
+use joulebench::engine::rng::SplitMix64;
 use std::hint::black_box;
 use std::time::Duration;
 
 /// Deterministic values in [-1, 1): the speed does not depend on them, but
 /// constants could let a broken kernel look fast.
 fn filled(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    SplitMix64::new(seed).signed_vec(len)
 }
 
 fn kernel() -> Kernel {

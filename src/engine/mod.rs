@@ -12,4 +12,5 @@ pub mod models;
 pub mod onnx;
 pub mod ops;
 pub mod plan;
+pub mod rng;
 pub mod session;

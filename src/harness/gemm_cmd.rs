@@ -52,17 +52,8 @@ pub struct GemmReport {
 
 const MIN_RUNS: usize = 3;
 
-/// Deterministic pseudo-random fill in [-1, 1): values do not change speed, but
-/// zeros or constants could hide bugs in what is timed.
-pub fn fill_uniform(buf: &mut [f32], seed: u64) {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for v in buf {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        *v = ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-    }
-}
+/// Inputs for timed runs: values in [-1, 1) from the one seeded generator.
+pub use crate::engine::rng::fill_uniform;
 
 /// Runs the GEMM benchmark.
 pub fn run_gemm(spec: &GemmSpec) -> Result<GemmReport, EngineError> {

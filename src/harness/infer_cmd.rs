@@ -143,15 +143,16 @@ pub fn build_session(
     Session::new(&model.graph, &opts)
 }
 
-/// The batch and the engine-layout input: from `spec.input`, or random.
+/// The batch and the engine-layout input: from `spec.input` (read into
+/// `npy`), or random.
 fn input_batch(
     spec: &InferSpec,
     model: &LoadedModel,
+    npy: Option<(Vec<usize>, Vec<f32>)>,
 ) -> Result<(usize, Option<Vec<f32>>), HarnessError> {
-    let Some(path) = &spec.input else {
+    let (Some(path), Some((dims, data))) = (&spec.input, npy) else {
         return Ok((spec.batch.unwrap_or(1), None));
     };
-    let (dims, data) = npy::read(path)?;
     let want = model.input.dims(0);
     if dims.len() != want.len() || dims[1..] != want[1..] || dims[0] == 0 {
         return Err(HarnessError::Records {
@@ -195,8 +196,15 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, HarnessError> {
             "must be at least 1",
         )));
     }
-    let model = model_source::load(&spec.model).map_err(engine)?;
-    let (batch, data) = input_batch(spec, &model)?;
+    let npy = spec.input.as_ref().map(|p| npy::read(p)).transpose()?;
+    // A model whose input dims are all declared is checked against the data
+    // below (naming the .npy); only one with symbolic dims needs them now.
+    let model = match (model_source::load(&spec.model), &npy) {
+        (Err(_), Some((dims, _))) => model_source::load_for(&spec.model, Some(dims)),
+        (loaded, _) => loaded,
+    }
+    .map_err(engine)?;
+    let (batch, data) = input_batch(spec, &model, npy)?;
     let mut spec = spec.clone();
     if let Some(path) = &spec.tuning {
         let kernel = Kernel::from_env().map_err(engine)?;
@@ -226,8 +234,8 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, HarnessError> {
     if let Some(path) = &spec.output {
         let y = sess.run(&input).map_err(engine)?;
         let mut out = vec![0.0f32; y.len()];
-        model.output.from_engine(y, &mut out);
-        npy::write(path, &model.output.dims(batch), &out)?;
+        model.output().from_engine(y, &mut out);
+        npy::write(path, &model.output().dims(batch), &out)?;
     }
     sess.set_profiling(spec.profile);
     let (mut lat, duration) = time_batches(&mut sess, &input, |n, elapsed| match spec.iterations {

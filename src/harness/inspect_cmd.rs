@@ -26,6 +26,12 @@ pub struct InspectReport {
     pub ops: BTreeMap<String, usize>,
     /// `op_type: reason` of each unsupported node, in order.
     pub unsupported: Vec<String>,
+    /// Whether the totals (GFLOP, parameters, output shape) leave nodes out:
+    /// unsupported ones and those that read their outputs.
+    pub totals_partial: bool,
+    /// Why the model as a whole cannot be imported (its nodes are then only
+    /// counted, not checked), when it cannot.
+    pub error: Option<String>,
     pub nodes: Vec<NodeReport>,
 }
 
@@ -34,7 +40,11 @@ pub fn inspect(path: &Path) -> Result<InspectReport, EngineError> {
         lenient: true,
         ..ImportOptions::default()
     };
-    let m = onnx::load(path, &opts)?;
+    let m = match onnx::load(path, &opts) {
+        Ok(m) => m,
+        Err(e @ onnx::OnnxError::Model { .. }) => return model_level(path, e.to_string()),
+        Err(e) => return Err(e.into()),
+    };
     let mut ops = BTreeMap::new();
     for n in &m.nodes {
         *ops.entry(n.op_type.clone()).or_insert(0) += 1;
@@ -46,9 +56,9 @@ pub fn inspect(path: &Path) -> Result<InspectReport, EngineError> {
         opset: m.opset,
         input: m.input.name.clone(),
         input_shape: shape(&m.input.layout),
-        output: m.output.name.clone(),
+        output: m.output().name.clone(),
         output_shape: if m.problems.is_empty() {
-            shape(&m.output.layout)
+            shape(&m.output().layout)
         } else {
             "?".into()
         },
@@ -70,7 +80,64 @@ pub fn inspect(path: &Path) -> Result<InspectReport, EngineError> {
                 )
             })
             .collect(),
+        totals_partial: m.nodes.iter().any(|n| {
+            matches!(
+                n.status,
+                NodeStatus::Unsupported(_) | NodeStatus::Skipped(_)
+            )
+        }),
+        error: None,
         nodes: m.nodes,
+    })
+}
+
+/// The report on a file that decodes but cannot be imported as a whole (an
+/// integer input, a constant output, several data inputs): what the file
+/// declares, and why.
+fn model_level(path: &Path, error: String) -> Result<InspectReport, EngineError> {
+    use prost::Message;
+    let bytes = std::fs::read(path).map_err(|e| onnx::OnnxError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let m =
+        onnx::proto::ModelProto::decode(bytes.as_slice()).map_err(|e| onnx::OnnxError::Decode {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    let g = m.graph.unwrap_or_default();
+    let mut ops = BTreeMap::new();
+    for n in &g.node {
+        *ops.entry(n.op_type.clone()).or_insert(0) += 1;
+    }
+    let names = |v: &[onnx::proto::ValueInfoProto]| {
+        v.iter()
+            .map(|i| i.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(InspectReport {
+        file: path.display().to_string(),
+        producer: format!("{} {}", m.producer_name, m.producer_version)
+            .trim()
+            .to_string(),
+        opset: m
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(0, |o| o.version),
+        input: names(&g.input),
+        input_shape: "?".into(),
+        output: names(&g.output),
+        output_shape: "?".into(),
+        supported: false,
+        gflop_per_image: 0.0,
+        parameters: 0,
+        ops,
+        unsupported: Vec::new(),
+        totals_partial: true,
+        error: Some(error),
+        nodes: Vec::new(),
     })
 }
 
@@ -79,12 +146,20 @@ impl fmt::Display for InspectReport {
         writeln!(f, "{} (opset {}, {})", self.file, self.opset, self.producer)?;
         writeln!(f, "  input   {}: {}", self.input, self.input_shape)?;
         writeln!(f, "  output  {}: {}", self.output, self.output_shape)?;
+        if let Some(e) = &self.error {
+            writeln!(f, "  cannot be imported: {e}")?;
+        }
         writeln!(
             f,
-            "  {:.3} GFLOP/image, {} parameters, {} nodes",
+            "  {:.3} GFLOP/image, {} parameters, {} nodes{}",
             self.gflop_per_image,
             self.parameters,
-            self.nodes.len()
+            self.nodes.len(),
+            if self.totals_partial {
+                " (partial: unsupported nodes and what reads them are not counted)"
+            } else {
+                ""
+            }
         )?;
         let ops: Vec<String> = self.ops.iter().map(|(k, v)| format!("{k} {v}")).collect();
         writeln!(f, "  ops     {}", ops.join(", "))?;
@@ -113,6 +188,8 @@ impl fmt::Display for InspectReport {
         }
         if self.supported {
             writeln!(f, "\nevery node is supported")
+        } else if self.error.is_some() {
+            Ok(())
         } else {
             writeln!(f, "\n{} unsupported node(s):", self.unsupported.len())?;
             for u in &self.unsupported {

@@ -12,7 +12,8 @@ use std::path::Path;
 pub struct LoadedModel {
     pub graph: Graph,
     pub input: Layout,
-    pub output: Layout,
+    /// Every output, in the graph's order (at least one).
+    pub outputs: Vec<Layout>,
     /// The batch an ONNX model fixes (`None` when free).
     pub fixed_batch: Option<usize>,
 }
@@ -24,37 +25,55 @@ pub fn is_onnx(spec: &str) -> bool {
 
 /// Loads a built-in model (seed 0) or imports an ONNX file.
 pub fn load(spec: &str) -> Result<LoadedModel, EngineError> {
+    load_for(spec, None)
+}
+
+/// [`load`], with the ONNX dims of the data the model will run on (they fix
+/// an ONNX input's symbolic dims other than the batch).
+pub fn load_for(spec: &str, data_dims: Option<&[usize]>) -> Result<LoadedModel, EngineError> {
     if is_onnx(spec) {
-        let m = onnx::load(Path::new(spec), &ImportOptions::default())?;
+        let opts = ImportOptions {
+            input_dims: data_dims.map(<[usize]>::to_vec),
+            ..ImportOptions::default()
+        };
+        let m = onnx::load(Path::new(spec), &opts)?;
         return Ok(LoadedModel {
             graph: m.graph,
             input: m.input.layout,
-            output: m.output.layout,
+            outputs: m.outputs.into_iter().map(|o| o.layout).collect(),
             fixed_batch: m.input.batch,
         });
     }
     let graph = models::build(spec, 0)?;
-    let shapes = graph.shapes()?;
-    let (h, w, c) = graph.input;
-    let out = shapes[graph.output()];
-    let output = if out.h * out.w == 1 {
-        Layout::Vector { c: out.c }
-    } else {
-        Layout::Image {
-            c: out.c,
-            h: out.h,
-            w: out.w,
-        }
+    let dims = graph.dims()?;
+    let Some((h, w, c)) = graph.image_input() else {
+        return Err(EngineError::Shape(format!(
+            "built-in model {spec} does not take an NHWC image"
+        )));
     };
+    let outputs = graph
+        .output_ids()
+        .into_iter()
+        .map(|o| match dims[o][..] {
+            [1, 1, 1, c] => Layout::plain(vec![1, c], true),
+            [1, h, w, c] => Layout::image(c, h, w),
+            ref d => Layout::plain(d.to_vec(), true),
+        })
+        .collect();
     Ok(LoadedModel {
         graph,
-        input: Layout::Image { c, h, w },
-        output,
+        input: Layout::image(c, h, w),
+        outputs,
         fixed_batch: None,
     })
 }
 
 impl LoadedModel {
+    /// The first output.
+    pub fn output(&self) -> &Layout {
+        &self.outputs[0]
+    }
+
     /// Checks a batch size against the model's fixed batch.
     pub fn check_batch(&self, batch: usize) -> Result<(), EngineError> {
         match self.fixed_batch {

@@ -2035,6 +2035,27 @@ pub fn plot_data(
     })?;
     let mut figures = Vec::new();
     let mut skipped = Vec::new();
+    // Points an engine could not measure (`skipped`, `failed`) have no figures to draw.
+    let unmeasured = |r: &Row| !matches!(r.text("status"), "" | "ok");
+    let n_unmeasured = data.rows.iter().filter(|r| unmeasured(r)).count();
+    let measured_only;
+    let data = if n_unmeasured > 0 {
+        skipped.push(format!(
+            "{n_unmeasured} point(s) not measured (skipped or failed engines: see status and warnings in results.csv)"
+        ));
+        measured_only = RunData {
+            rows: data
+                .rows
+                .iter()
+                .filter(|r| !unmeasured(r))
+                .cloned()
+                .collect(),
+            ..data.clone()
+        };
+        &measured_only
+    } else {
+        data
+    };
     let has_energy = data.rows.iter().any(|r| r.joules_per_image().is_some());
     let has_dyn = data.has_values("dyn_joules_per_image");
     let estimated = data

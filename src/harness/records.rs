@@ -138,6 +138,12 @@ pub struct ResultRow {
     /// Files written before this column existed read back as `ok`.
     #[serde(default = "status_ok")]
     pub status: String,
+    /// A peer engine's settings as it reported them after loading
+    /// (`key=value; ...`: threads, precision, streams, where its model came
+    /// from); empty for joulebench, whose knobs have their own columns.
+    /// Files written before this column existed read back with it empty.
+    #[serde(default)]
+    pub peer_settings: String,
 }
 
 fn status_ok() -> String {
@@ -191,14 +197,15 @@ pub struct PowerRow {
 }
 
 /// Whether `path`'s header names every column of the current results.csv
-/// (files of older versions lack the power, counter, condition and status columns).
+/// (files of older versions lack the power, counter, condition, status and
+/// peer_settings columns).
 pub fn has_current_header(path: &Path) -> bool {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|t| {
             t.lines()
                 .next()
-                .map(|l| l.split(',').any(|c| c == "status"))
+                .map(|l| l.split(',').any(|c| c == "peer_settings"))
         })
         .unwrap_or(true)
 }
@@ -475,6 +482,7 @@ mod tests {
             temp_end_c: None,
             throttled: Some(false),
             status: "ok".into(),
+            peer_settings: String::new(),
         }
     }
 
@@ -492,7 +500,7 @@ mod tests {
                     .has_headers(false)
                     .from_reader(l.as_bytes());
                 let rec = r.records().next().unwrap().unwrap();
-                let n = rec.len() - 30;
+                let n = rec.len() - 31;
                 let mut w = csv::Writer::from_writer(Vec::new());
                 w.write_record(rec.iter().take(n)).unwrap();
                 String::from_utf8(w.into_inner().unwrap()).unwrap()
@@ -524,8 +532,8 @@ mod tests {
         r.power_mode = "f1200".into();
         r.throttled = Some(true);
         rewrite(&p, &[r]).unwrap();
-        // Cut the 8 condition columns and status: the format of the power version.
-        let cut = drop_last_columns(&p, 9);
+        // Cut the 8 condition columns, status and peer_settings: the format of the power version.
+        let cut = drop_last_columns(&p, 10);
         assert!(cut.lines().next().unwrap().ends_with(",window_end_s"));
         std::fs::write(&p, cut).unwrap();
         assert!(!has_current_header(&p));
@@ -544,14 +552,32 @@ mod tests {
         r.status = "failed".into();
         r.throttled = Some(true);
         rewrite(&p, &[r]).unwrap();
-        // Cut the status column: the format of the power-modes version.
-        let cut = drop_last_columns(&p, 1);
+        // Cut the status and peer_settings columns: the format of the power-modes version.
+        let cut = drop_last_columns(&p, 2);
         assert!(cut.lines().next().unwrap().ends_with(",throttled"));
         std::fs::write(&p, cut).unwrap();
         assert!(!has_current_header(&p));
         let back: Vec<ResultRow> = read_rows(&p).unwrap();
         assert_eq!(back[0].status, "ok");
         assert_eq!(back[0].throttled, Some(true));
+    }
+
+    #[test]
+    fn files_without_the_peer_settings_column_read_back_with_it_empty() {
+        let d = tmpdir("old-peer-settings");
+        let p = d.join("results.csv");
+        let mut r = row("a", "h");
+        r.status = "skipped".into();
+        r.peer_settings = "num_threads=2".into();
+        rewrite(&p, &[r]).unwrap();
+        assert!(has_current_header(&p));
+        let cut = drop_last_columns(&p, 1);
+        assert!(cut.lines().next().unwrap().ends_with(",status"));
+        std::fs::write(&p, cut).unwrap();
+        assert!(!has_current_header(&p));
+        let back: Vec<ResultRow> = read_rows(&p).unwrap();
+        assert_eq!(back[0].status, "skipped");
+        assert_eq!(back[0].peer_settings, "");
     }
 
     /// `path`'s text without its last `n` columns (no quoted commas in these rows).
@@ -594,7 +620,7 @@ mod tests {
         assert!(text.starts_with("suite,suite_hash,experiment,point,"));
         assert!(text.lines().next().unwrap().contains(",loop,"));
         let header = text.lines().next().unwrap();
-        assert!(header.ends_with(",timestamp_utc,power_source,power_estimated,samples,avg_power_w,idle_power_w,energy_j,joules_per_image,dyn_joules_per_image,images_per_joule,cycles,instructions,ipc,cache_references,cache_misses,l1d_read_misses,llc_misses,branch_misses,task_clock_ms,context_switches,window_start_s,window_end_s,power_mode,governor,freq_min_khz,freq_max_khz,freq_mean_mhz,temp_start_c,temp_end_c,throttled,status"), "{header}");
+        assert!(header.ends_with(",timestamp_utc,power_source,power_estimated,samples,avg_power_w,idle_power_w,energy_j,joules_per_image,dyn_joules_per_image,images_per_joule,cycles,instructions,ipc,cache_references,cache_misses,l1d_read_misses,llc_misses,branch_misses,task_clock_ms,context_switches,window_start_s,window_end_s,power_mode,governor,freq_min_khz,freq_max_khz,freq_mean_mhz,temp_start_c,temp_end_c,throttled,status,peer_settings"), "{header}");
         // empty cells where not available
         assert!(
             text.lines().nth(1).unwrap().contains(",0.0125,,80.0,,,,,"),

@@ -4,7 +4,10 @@ use super::gemm_cmd::fill_uniform;
 use super::machine;
 use super::model_source::{self, LoadedModel};
 use super::modes::{self, Conditions, ModeControl, Monitor, Watching, NONE};
-use super::peers::command::{self, WindowHooks};
+use super::peers::command;
+use super::peers::model_file;
+use super::peers::process::{self, Limits, WindowHooks};
+use super::peers::python;
 use super::peers::tract_engine::{self, TractModel};
 use super::peers::{Engine, PeerFailure, ToolSummary};
 use super::records::{self, Appender, PowerRow, ProfileRow, ResultRow, SampleRow};
@@ -14,7 +17,6 @@ use super::suite_tuning::{TuningCache, TuningChoice};
 use super::HarnessError;
 use crate::engine::conv::ConvChoice;
 use crate::engine::gemm::{CacheConfig, Kernel, ParallelLoop};
-use crate::engine::onnx;
 use crate::engine::session::{Session, SessionOptions};
 use crate::engine::EngineError;
 use crate::power::counters::{CounterValues, Counters};
@@ -465,41 +467,36 @@ fn prepare_resume(
 #[cfg(target_os = "linux")]
 mod affinity {
     use super::HarnessError;
+    use nix::errno::Errno;
+    use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+    use nix::unistd::Pid;
     use std::path::PathBuf;
 
     /// The affinity the process started with.
-    pub fn current() -> Option<libc::cpu_set_t> {
-        // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0)
-                .then_some(set)
-        }
+    pub fn current() -> Option<CpuSet> {
+        sched_getaffinity(Pid::from_raw(0)).ok()
     }
 
     /// Pins every thread of the process (the engine keeps its worker pools
     /// between sessions) and the threads started later to `cpus`, or
     /// restores `original`.
-    pub fn set(
-        cpus: Option<&[usize]>,
-        original: Option<&libc::cpu_set_t>,
-    ) -> Result<(), HarnessError> {
-        // SAFETY: cpu_set_t is plain data; CPU_SET is bounds-checked against
-        // the set size.
-        let set = unsafe {
-            match (cpus, original) {
-                (Some(list), _) => {
-                    let mut s: libc::cpu_set_t = std::mem::zeroed();
-                    for &c in list {
-                        libc::CPU_SET(c, &mut s);
-                    }
-                    s
-                }
-                (None, Some(o)) => *o,
-                (None, None) => return Ok(()),
-            }
+    pub fn set(cpus: Option<&[usize]>, original: Option<&CpuSet>) -> Result<(), HarnessError> {
+        let failed = |err: Errno| HarnessError::Io {
+            path: PathBuf::from("<sched_setaffinity>"),
+            reason: format!("could not pin to cpus {cpus:?}: {err}"),
         };
-        let mut tids: Vec<libc::pid_t> = std::fs::read_dir("/proc/self/task")
+        let set = match (cpus, original) {
+            (Some(list), _) => {
+                let mut s = CpuSet::new();
+                for &c in list {
+                    s.set(c).map_err(failed)?;
+                }
+                s
+            }
+            (None, Some(o)) => *o,
+            (None, None) => return Ok(()),
+        };
+        let mut tids: Vec<i32> = std::fs::read_dir("/proc/self/task")
             .map(|d| {
                 d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
                     .collect()
@@ -507,20 +504,10 @@ mod affinity {
             .unwrap_or_default();
         tids.push(0); // the calling thread, also when /proc is not mounted
         for tid in tids {
-            // SAFETY: `set` lives across the call; a thread that exited
-            // meanwhile only makes the call fail with ESRCH.
-            let rc = unsafe {
-                libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set)
-            };
-            if rc != 0 {
-                let err = std::io::Error::last_os_error();
-                if err.raw_os_error() == Some(libc::ESRCH) {
-                    continue;
-                }
-                return Err(HarnessError::Io {
-                    path: PathBuf::from("<sched_setaffinity>"),
-                    reason: format!("could not pin to cpus {cpus:?}: {err}"),
-                });
+            match sched_setaffinity(Pid::from_raw(tid), &set) {
+                // A thread that exited meanwhile.
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => return Err(failed(e)),
             }
         }
         Ok(())
@@ -763,6 +750,8 @@ struct EngineInfo {
     /// Latency figures of a tool that prints no per-batch times.
     summary: Option<ToolSummary>,
     warnings: Vec<String>,
+    /// A peer's settings as it reported them (results.csv `peer_settings`).
+    peer_settings: String,
 }
 
 impl EngineInfo {
@@ -778,6 +767,7 @@ impl EngineInfo {
             fusion: false,
             summary: None,
             warnings: Vec::new(),
+            peer_settings: String::new(),
         }
     }
 }
@@ -864,6 +854,7 @@ impl WindowHooks for Hooks<'_> {
             c.start_process(pid);
         }
         if let Some(p) = self.source.as_deref_mut() {
+            p.follow(Some(pid));
             p.start(self.clock)
                 .map_err(|e| format!("power source: {e}"))?;
         }
@@ -880,7 +871,11 @@ impl WindowHooks for Hooks<'_> {
         self.window = self
             .source
             .as_deref_mut()
-            .map(|p| p.stop(self.clock))
+            .map(|p| {
+                let w = p.stop(self.clock);
+                p.follow(None);
+                w
+            })
             .transpose()
             .map_err(|e| format!("power source: {e}"))?;
         Ok(())
@@ -898,6 +893,8 @@ struct PeerPoint<'a> {
     clock: &'a RunClock,
     monitor: &'a Monitor,
     ctx: &'a str,
+    /// Where converted peer models are cached: `<out>/<suite>/peer-models`.
+    cache_root: &'a Path,
 }
 
 type PeerResult = Result<(Measured, EngineInfo), PeerFailure>;
@@ -925,10 +922,7 @@ impl PeerPoint<'_> {
     }
 
     fn image_chw(&self) -> Option<(usize, usize, usize)> {
-        match self.model.map(|g| g.input) {
-            Some(onnx::Layout::Image { c, h, w }) => Some((c, h, w)),
-            _ => None,
-        }
+        self.model.and_then(|g| g.input.nchw())
     }
 
     fn tract(
@@ -968,7 +962,8 @@ impl PeerPoint<'_> {
             HarnessError::PeerEngine(r) => PeerOrHarness::Peer(PeerFailure::Failed(r)),
             e => PeerOrHarness::Harness(e),
         })?;
-        let info = EngineInfo::peer(tract_engine::describe(p.threads), self.model);
+        let mut info = EngineInfo::peer(tract_engine::describe(p.threads), self.model);
+        info.peer_settings = format!("threads={}; model={}", p.threads, path.display());
         Ok(measured.map(|m| (m, info)))
     }
 
@@ -980,40 +975,43 @@ impl PeerPoint<'_> {
         let p = self.point;
         let m = self.m;
         let cfg = &self.suite.experiments[p.experiment_index].peers;
+        let base = cfg.peer_timeout_seconds();
+        let measuring = m.warmup_seconds + m.max_seconds.unwrap_or(0.0).max(m.min_seconds);
+        let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX);
+        let run_limits = Limits::new(secs(base + measuring), stopping);
+        let spec = self.suite.model_spec(&p.model);
+        let python = cfg.python();
+        let src = model_file::Source {
+            spec: &spec,
+            model: &p.model,
+            chw: self.image_chw(),
+            cache_root: self.cache_root,
+            python: &python,
+            limits: Limits::new(secs(4.0 * base), stopping),
+        };
+        let pm = model_file::model_for(p.engine, cfg, &src, &|msg| self.progress.note(msg))?;
+        let mut settings = pm.settings;
+        let driver = python::Driver::of(p.engine);
         let whole_run = "the power and counter window spans the whole program run (start-up, model loading and warm-up included), so energy per image is overstated";
-        let (program, args, handshake, hint) = match p.engine {
-            Engine::Onnxruntime => {
-                let spec = self.suite.model_spec(&p.model);
-                let path = tract_engine::onnx_path(&spec, &p.model)?;
-                (
-                    cfg.python(),
-                    command::onnxruntime_args(path, p.threads, p.batch, m),
-                    true,
-                    "install Python 3 with onnxruntime and numpy, and set python = \"/path/to/python\" in the suite or JOULEBENCH_PYTHON",
-                )
-            }
-            Engine::Tflite => {
-                let model = cfg.tflite_model.as_ref().ok_or_else(|| {
-                    PeerFailure::Unavailable("no tflite_model in the suite".into())
-                })?;
-                (
-                    cfg.benchmark_model(),
-                    command::tflite_args(cfg, model, p.threads, p.batch, self.image_chw(), m)?,
-                    false,
-                    "build TFLite's benchmark_model (tensorflow/lite/tools/benchmark) and put it on PATH, or set benchmark_model = \"/path/to/benchmark_model\" in the suite",
-                )
-            }
-            _ => {
-                let model = cfg.armnn_model().ok_or_else(|| {
-                    PeerFailure::Unavailable("no armnn_model in the suite".into())
-                })?;
-                (
-                    cfg.execute_network(),
-                    command::armnn_args(cfg, model, p.threads, p.batch, self.image_chw(), m)?,
-                    false,
-                    "install ArmNN (its tests/ExecuteNetwork) and put ExecuteNetwork on PATH, or set execute_network = \"/path/to/ExecuteNetwork\" in the suite",
-                )
-            }
+        let (program, args, handshake, hint) = match (p.engine, driver) {
+            (_, Some(d)) => (
+                python.clone(),
+                d.args(&pm.path, p.threads, p.batch, self.image_chw(), m),
+                true,
+                d.hint(),
+            ),
+            (Engine::Tflite, _) => (
+                cfg.benchmark_model(),
+                command::tflite_args(cfg, &pm.path, p.threads, p.batch, self.image_chw(), m)?,
+                false,
+                "build TFLite's benchmark_model (tensorflow/lite/tools/benchmark) and put it on PATH, or set benchmark_model = \"/path/to/benchmark_model\" in the suite".into(),
+            ),
+            _ => (
+                cfg.execute_network(),
+                command::armnn_args(cfg, &pm.path, p.threads, p.batch, self.image_chw(), m)?,
+                false,
+                "install ArmNN (its tests/ExecuteNetwork) and put ExecuteNetwork on PATH, or set execute_network = \"/path/to/ExecuteNetwork\" in the suite".into(),
+            ),
         };
         self.progress.measure(0.0);
         let mut hooks = Hooks {
@@ -1029,10 +1027,10 @@ impl PeerPoint<'_> {
             counted: None,
             conditions: Conditions::default(),
         };
-        let out = command::run_program(&program, &args, handshake, hint, &mut hooks)?;
+        let out = process::run_program(&program, &args, handshake, &hint, run_limits, &mut hooks)?;
         self.progress.measure(1.0);
         let mut info = EngineInfo::peer(String::new(), self.model);
-        let exit_note = |out: &command::ProgramOutput| {
+        let exit_note = |out: &process::ProgramOutput| {
             (out.code != Some(0)).then(|| {
                 format!(
                     "{program} exited with {}",
@@ -1041,19 +1039,30 @@ impl PeerPoint<'_> {
                 )
             })
         };
-        let (lat, duration) = match p.engine {
-            Engine::Onnxruntime => {
-                let r = command::parse_onnxruntime(&out)?;
-                info.kernel = format!("onnxruntime {} CPUExecutionProvider", r.version);
+        let (lat, duration) = match (p.engine, driver) {
+            (_, Some(d)) => {
+                let r = python::parse_report(p.engine, &out)?;
+                info.kernel = d.kernel(&r.version);
+                settings.extend(r.settings);
+                if r.runs_per_batch > 1 {
+                    settings.push((
+                        "runs_per_batch".into(),
+                        format!(
+                            "{} (no batch dimension: one run per image)",
+                            r.runs_per_batch
+                        ),
+                    ));
+                }
                 (r.latencies_s, r.duration_s)
             }
-            Engine::Tflite => {
+            (Engine::Tflite, _) => {
                 let text = format!("{}\n{}", out.stdout, out.stderr);
                 let t = command::parse_benchmark_model(&text)
                     .map_err(|f| with_exit(f, exit_note(&out)))?;
                 info.kernel = "tflite benchmark_model".into();
                 info.warnings.push("benchmark_model prints no per-batch latencies: latency_ms_p50 is its median if printed, else its average; p90, p99 and ci95 are NaN".into());
                 info.warnings.push(whole_run.into());
+                settings.push(("flags".into(), args.join(" ")));
                 let d = t.count as f64 * t.mean;
                 info.summary = Some(t);
                 (Vec::new(), d)
@@ -1067,6 +1076,7 @@ impl PeerPoint<'_> {
                 }
                 info.kernel = format!("armnn ExecuteNetwork {}", cfg.armnn_backend());
                 info.warnings.push(whole_run.into());
+                settings.push(("flags".into(), args.join(" ")));
                 let d = lat.iter().sum();
                 (lat, d)
             }
@@ -1074,6 +1084,7 @@ impl PeerPoint<'_> {
         if let Some(note) = exit_note(&out) {
             info.warnings.push(note);
         }
+        info.peer_settings = python::settings_text(&settings);
         let measured = Measured {
             lat,
             duration,
@@ -1253,6 +1264,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     let original_affinity = affinity::current();
 
     let mut tunings = TuningCache::new(&dir, kernel.name());
+    let peer_models = dir.parent().unwrap_or(&dir).join("peer-models");
     let mut graph: Option<(String, LoadedModel)> = None;
     let mut current: Option<(SessionKey, Session)> = None;
     let mut input: Vec<f32> = Vec::new();
@@ -1371,6 +1383,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
                 fusion: p.fusion,
                 summary: None,
                 warnings: Vec::new(),
+                peer_settings: String::new(),
             };
             let Some(measured) = measure(
                 || sess.run(&input).map(|_| ()),
@@ -1415,6 +1428,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
                 clock: &clock,
                 monitor: &monitor,
                 ctx: &ctx,
+                cache_root: &peer_models,
             };
             match peer.run(source, ctrs)? {
                 None => break,
@@ -1531,6 +1545,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             temp_end_c: cond.temp_end_c,
             throttled: cond.throttled,
             status: "ok".into(),
+            peer_settings: info.peer_settings.clone(),
             ..ResultRow::default()
         };
         if let Some(w) = &window {

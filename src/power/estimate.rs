@@ -1,6 +1,8 @@
 //! An estimate for machines without a power sensor (e.g. Graviton on EC2):
 //! idle watts over the window plus per-core active watts times the CPU time
-//! the process used. Every row it touches has `power_estimated = true`.
+//! used: joulebench's own, and a peer engine's program's (the followed
+//! process, read from /proc/PID/stat, and once reaped from the children's
+//! rusage). Every row it touches has `power_estimated = true`.
 //!
 //! Defaults are the Cloud Carbon Footprint project's coefficients for AWS
 //! Graviton2 (0.47 W per vCPU idle, 1.69 W per vCPU busy): idle = 0.47 W per
@@ -33,11 +35,49 @@ pub fn process_cpu_seconds() -> Result<f64, PowerError> {
     Ok(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
 }
 
+/// CPU seconds (user + system) of process `pid` from /proc/PID/stat, all
+/// its threads and the children it reaped; also of a zombie that is not
+/// reaped yet. `None` once it is gone.
+pub fn pid_cpu_seconds(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain anything.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state (field 3) ... utime (14), stime (15), cutime (16), cstime (17).
+    let ticks = (11..15)
+        .map(|i| f.get(i)?.parse::<f64>().ok())
+        .sum::<Option<f64>>()?;
+    let tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|t| *t > 0)? as f64;
+    Some(ticks / tck)
+}
+
+/// CPU seconds of the children this process has reaped.
+fn reaped_children_cpu_seconds() -> f64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).map_or(0.0, |u| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 * 1e-6;
+        t(u.user_time()) + t(u.system_time())
+    })
+}
+
 /// The estimate source.
 pub struct Estimate {
     idle_w: f64,
     core_w: f64,
     start: Option<(f64, f64)>,
+    /// A peer engine's program whose CPU time counts too.
+    followed: Option<u32>,
+}
+
+impl Estimate {
+    /// CPU seconds that count: this process, its reaped children, and the
+    /// followed process while it is not reaped (after, it is in the second).
+    fn cpu_seconds(&self) -> Result<f64, PowerError> {
+        let live = self.followed.and_then(pid_cpu_seconds).unwrap_or(0.0);
+        Ok(process_cpu_seconds()? + reaped_children_cpu_seconds() + live)
+    }
 }
 
 impl Estimate {
@@ -55,6 +95,7 @@ impl Estimate {
             idle_w,
             core_w: core_watts,
             start: None,
+            followed: None,
         })
     }
 }
@@ -74,7 +115,7 @@ impl PowerSource for Estimate {
             "estimated": true,
             "idle_watts": self.idle_w,
             "core_watts": self.core_w,
-            "model": "energy = idle_watts x window + core_watts x process CPU seconds (an estimate, not a measurement)",
+            "model": "energy = idle_watts x window + core_watts x CPU seconds of joulebench and of the peer engine's program (an estimate, not a measurement)",
         })
     }
 
@@ -82,13 +123,17 @@ impl PowerSource for Estimate {
         Some(self.idle_w)
     }
 
+    fn follow(&mut self, pid: Option<u32>) {
+        self.followed = pid;
+    }
+
     fn start(&mut self, clock: &RunClock) -> Result<(), PowerError> {
-        self.start = Some((clock.now_s(), process_cpu_seconds()?));
+        self.start = Some((clock.now_s(), self.cpu_seconds()?));
         Ok(())
     }
 
     fn stop(&mut self, clock: &RunClock) -> Result<Window, PowerError> {
-        let cpu1 = process_cpu_seconds()?;
+        let cpu1 = self.cpu_seconds()?;
         let t1 = clock.now_s();
         let (t0, cpu0) = self
             .start
@@ -165,5 +210,57 @@ mod tests {
             "{e_j} {idle} {cpu}"
         );
         assert!(Estimate::new(Some(-1.0), 1.0).is_err());
+    }
+
+    /// A child that burns about 0.3 s of CPU and exits.
+    fn busy_child() -> std::process::Child {
+        std::process::Command::new("sh")
+            .args([
+                "-c",
+                "end=$(($(date +%s%N) + 300000000)); while [ $(date +%s%N) -lt $end ]; do :; done",
+            ])
+            .spawn()
+            .unwrap()
+    }
+
+    fn zombie(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|t| t[t.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'))
+    }
+
+    #[test]
+    fn a_followed_programs_cpu_time_counts_before_and_after_it_is_reaped() {
+        let clock = RunClock::start();
+        for reap_first in [false, true] {
+            let mut e = Estimate::new(Some(0.0), 10.0).unwrap();
+            let mut child = busy_child();
+            e.follow(Some(child.id()));
+            e.start(&clock).unwrap();
+            while !zombie(child.id()) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let child_cpu = pid_cpu_seconds(child.id()).unwrap();
+            let w = if reap_first {
+                child.wait().unwrap();
+                assert_eq!(pid_cpu_seconds(child.id()), None);
+                e.stop(&clock).unwrap()
+            } else {
+                let w = e.stop(&clock).unwrap();
+                child.wait().unwrap();
+                w
+            };
+            e.follow(None);
+            let cpu = w.energy_j.unwrap() / 10.0;
+            // The shell's CPU time, to the kernel's tick (10 ms).
+            assert!(child_cpu > 0.1, "{child_cpu}");
+            assert!(
+                cpu >= child_cpu - 0.03,
+                "reap_first {reap_first}: {cpu} < {child_cpu}"
+            );
+            assert!(
+                cpu < child_cpu + 0.3,
+                "reap_first {reap_first}: {cpu} vs {child_cpu}"
+            );
+        }
     }
 }

@@ -202,7 +202,7 @@ impl Sysfs {
         f.set_len(0).or_else(|e| {
             // sysfs attributes cannot be truncated and need not be.
             if e.kind() == std::io::ErrorKind::InvalidInput
-                || e.raw_os_error() == Some(libc::EINVAL)
+                || e.raw_os_error() == Some(nix::errno::Errno::EINVAL as i32)
             {
                 Ok(())
             } else {
@@ -274,19 +274,12 @@ impl Sysfs {
 
 /// access(2) with W_OK.
 pub fn writable(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `c` is a valid NUL-terminated string that lives across the call;
-    // access only reads it.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
 /// The effective user id is root.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// Natural order: `hwmon10` after `hwmon9`, `intel-rapl:0:0` after
@@ -428,6 +421,10 @@ pub trait PowerSource: Send {
     fn known_idle_w(&self) -> Option<f64> {
         None
     }
+    /// The process a window is about besides joulebench itself (a peer
+    /// engine's program), or `None` after it. Sources that measure the
+    /// machine ignore it; the estimate adds its CPU time.
+    fn follow(&mut self, _pid: Option<u32>) {}
 }
 
 /// Trapezoid integral of `(t, watts)` points, in joules.

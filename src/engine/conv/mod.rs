@@ -11,19 +11,22 @@ pub mod winograd;
 
 use super::graph::{Conv, Window};
 use crate::engine::EngineError;
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
 /// How a convolution layer is computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
 pub enum ConvAlgo {
     /// Implicit im2col while packing the GEMM's A operand (the paper's convGemm).
     ConvGemm,
     /// Explicit im2col buffer, then GEMM.
     Im2col,
     /// 1x1 convolution straight to GEMM on the input.
+    #[value(alias = "1x1")]
     Pointwise,
     /// Direct depthwise loops.
     Depthwise,
@@ -34,8 +37,9 @@ pub enum ConvAlgo {
 }
 
 /// A model-wide algorithm request; `Auto` picks per layer by shape.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
 pub enum ConvChoice {
     #[default]
     Auto,
@@ -88,18 +92,12 @@ impl fmt::Display for ConvAlgo {
 impl FromStr for ConvAlgo {
     type Err = EngineError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "convgemm" => Ok(ConvAlgo::ConvGemm),
-            "im2col" => Ok(ConvAlgo::Im2col),
-            "pointwise" | "1x1" => Ok(ConvAlgo::Pointwise),
-            "depthwise" => Ok(ConvAlgo::Depthwise),
-            "winograd" => Ok(ConvAlgo::Winograd),
-            "winograd4" => Ok(ConvAlgo::Winograd4),
-            other => Err(EngineError::param(
+        <Self as ValueEnum>::from_str(s.trim(), true).map_err(|_| {
+            EngineError::param(
                 "conv",
-                format!("unknown convolution algorithm `{other}`; use convgemm, im2col, pointwise, depthwise, winograd or winograd4"),
-            )),
-        }
+                format!("unknown convolution algorithm `{}`; use convgemm, im2col, pointwise, depthwise, winograd or winograd4", s.trim()),
+            )
+        })
     }
 }
 
@@ -111,32 +109,24 @@ impl ConvChoice {
 impl FromStr for ConvChoice {
     type Err = EngineError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(ConvChoice::Auto),
-            "convgemm" => Ok(ConvChoice::ConvGemm),
-            "im2col" => Ok(ConvChoice::Im2col),
-            "winograd" => Ok(ConvChoice::Winograd),
-            "winograd4" => Ok(ConvChoice::Winograd4),
-            other => Err(EngineError::param(
+        <Self as ValueEnum>::from_str(s.trim(), true).map_err(|_| {
+            EngineError::param(
                 "conv",
                 format!(
-                    "unknown convolution choice `{other}`; use {}",
+                    "unknown convolution choice `{}`; use {}",
+                    s.trim(),
                     ConvChoice::CHOICES
                 ),
-            )),
-        }
+            )
+        })
     }
 }
 
 impl fmt::Display for ConvChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ConvChoice::Auto => "auto",
-            ConvChoice::ConvGemm => "convgemm",
-            ConvChoice::Im2col => "im2col",
-            ConvChoice::Winograd => "winograd",
-            ConvChoice::Winograd4 => "winograd4",
-        })
+        // Every variant has a possible value: none is skipped.
+        let v = self.to_possible_value().ok_or(fmt::Error)?;
+        f.write_str(v.get_name())
     }
 }
 
@@ -208,4 +198,34 @@ pub fn gemm_weights(conv: &Conv, g: usize, scale: Option<&[f32]>) -> Vec<f32> {
         }
     }
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back_whatever_the_case_and_unknown_names_name_the_choices() {
+        for &a in ConvAlgo::value_variants() {
+            assert_eq!(a.name().parse::<ConvAlgo>().unwrap(), a);
+            assert_eq!(
+                format!(" {} ", a.name().to_uppercase())
+                    .parse::<ConvAlgo>()
+                    .unwrap(),
+                a
+            );
+        }
+        assert_eq!("1x1".parse::<ConvAlgo>().unwrap(), ConvAlgo::Pointwise);
+        for &c in ConvChoice::value_variants() {
+            assert_eq!(c.to_string().parse::<ConvChoice>().unwrap(), c);
+        }
+        assert_eq!(ConvChoice::Winograd4.to_string(), "winograd4");
+        assert_eq!(ConvChoice::ConvGemm.to_string(), "convgemm");
+        let e = "fft".parse::<ConvChoice>().unwrap_err().to_string();
+        assert!(
+            e.contains("`fft`") && e.contains(ConvChoice::CHOICES),
+            "{e}"
+        );
+        assert!("pointwise".parse::<ConvChoice>().is_err());
+    }
 }

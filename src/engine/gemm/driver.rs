@@ -10,6 +10,7 @@ use super::pack::{pack_b_panels, ASource, AlignedBuf, PackedB};
 use super::threads;
 use super::MatRef;
 use crate::engine::EngineError;
+use clap::ValueEnum;
 use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
@@ -19,8 +20,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 /// Which loop of the five is spread over threads.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
 pub enum ParallelLoop {
     /// Chosen per call from the shape: jr when splitting B's micro-panels
     /// balances the threads clearly better than splitting A's, else ic.
@@ -74,16 +76,15 @@ impl fmt::Display for ParallelLoop {
 impl FromStr for ParallelLoop {
     type Err = EngineError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(ParallelLoop::Auto),
-            "jc" => Ok(ParallelLoop::Jc),
-            "ic" => Ok(ParallelLoop::Ic),
-            "jr" => Ok(ParallelLoop::Jr),
-            other => Err(EngineError::param(
+        <Self as ValueEnum>::from_str(s.trim(), true).map_err(|_| {
+            EngineError::param(
                 "loop",
-                format!("unknown parallel loop `{other}`; use jc, ic, jr or auto"),
-            )),
-        }
+                format!(
+                    "unknown parallel loop `{}`; use jc, ic, jr or auto",
+                    s.trim()
+                ),
+            )
+        })
     }
 }
 
@@ -839,5 +840,29 @@ fn macro_kernel(kernel: &Kernel, out: &Out, blk: &Block<'_>, jp0: usize, jp1: us
                 tile(ip, jp);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_names_parse_back_and_unknown_ones_are_refused() {
+        for &l in ParallelLoop::value_variants() {
+            assert_eq!(l.name().parse::<ParallelLoop>().unwrap(), l);
+            assert_eq!(
+                l.to_string()
+                    .to_uppercase()
+                    .parse::<ParallelLoop>()
+                    .unwrap(),
+                l
+            );
+        }
+        let e = "xx".parse::<ParallelLoop>().unwrap_err().to_string();
+        assert!(
+            e.contains("`xx`") && e.contains("jc, ic, jr or auto"),
+            "{e}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! (five loops, packed micro-panels, register-blocked micro-kernels per ISA),
 //! with the next layer fused into the micro-kernel's store.
 
+pub mod arm_cores;
 mod cache_config;
 mod driver;
 mod epilogue;
@@ -11,6 +12,7 @@ mod pack;
 mod peak;
 pub mod threads;
 
+pub use arm_cores::ArmCore;
 pub use cache_config::{CacheConfig, CacheInfo, CacheLevel};
 pub use driver::{BOperand, Gemm, ParallelLoop};
 pub use epilogue::{Activation, Axis, Epilogue};

@@ -75,7 +75,7 @@ pub fn info(name: &str) -> Result<ModelInfo, EngineError> {
         parameters: trainable_parameters(&g),
         gflops_per_image: g.flops_per_image()? / 1e9,
         weighted_layers: g.weighted_layers(),
-        input: g.input,
+        input: g.image_input().unwrap_or((0, 0, 0)),
     })
 }
 
@@ -341,7 +341,7 @@ impl Builder {
         }
         self.push(
             name,
-            Op::Concat,
+            Op::Concat { axis: 3 },
             xs,
             Shape {
                 h: first.h,
@@ -353,7 +353,15 @@ impl Builder {
 
     pub fn softmax(&mut self, name: &str, x: ValueId) -> ValueId {
         let s = self.shape(x);
-        self.push(name, Op::Softmax, &[x], s)
+        self.push(
+            name,
+            Op::Softmax {
+                axis: 3,
+                log: false,
+            },
+            &[x],
+            s,
+        )
     }
 }
 
@@ -382,6 +390,6 @@ mod tests {
         assert_eq!(i.parameters, trainable_parameters(&g));
         assert_eq!(i.weighted_layers, g.weighted_layers());
         assert_eq!(i.gflops_per_image, g.flops_per_image().unwrap() / 1e9);
-        assert_eq!(i.input, g.input);
+        assert_eq!(Some(i.input), g.image_input());
     }
 }

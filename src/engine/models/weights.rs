@@ -1,5 +1,5 @@
-//! Deterministic seeded weights: splitmix64 streams and Box–Muller normals,
-//! bit-identical across platforms.
+//! Deterministic seeded weights: splitmix64 streams and Box–Muller normals
+//! ([`crate::engine::rng`]), bit-identical across platforms.
 //!
 //! Every tensor draws from its own stream, keyed by the model seed, the node's
 //! name and the tensor's role, so a layer's weights do not depend on the
@@ -7,110 +7,10 @@
 //! [`CHUNK`] values, each with its own sub-stream, and the chunks are filled
 //! on several threads: the result is the same whatever the thread count.
 
+use crate::engine::rng::{mix64, SplitMix64};
+
 /// Values per independently seeded chunk of a long tensor.
 pub const CHUNK: usize = 1 << 16;
-
-/// splitmix64 (Steele, Lea and Flood 2014): a tiny, well-mixed generator.
-#[derive(Clone, Debug)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    #[inline]
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix64(self.state)
-    }
-
-    /// Uniform in `[0, 1)` with 53 random bits.
-    #[inline]
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    #[inline]
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.next_f64()
-    }
-
-    /// Two independent standard normal values (Box–Muller): radius
-    /// `sqrt(-2 ln u1)` and a uniform angle, drawn as an angle in `[0, pi/4)`
-    /// mapped to one of the eight octants by three random bits (a swap and two
-    /// signs), so that sine and cosine need only short polynomials. Only
-    /// `+ - * /`, `sqrt` and bit operations are used, all exactly specified
-    /// by IEEE 754, so the values are bit-identical on every platform (no
-    /// platform `libm`, whose last bits differ between systems).
-    #[inline]
-    pub fn normal_pair(&mut self) -> (f64, f64) {
-        const TWO_POW_53: f64 = (1u64 << 53) as f64;
-        let a = self.next_u64();
-        let b = self.next_u64();
-        // u1 in (0, 1], so the logarithm is finite.
-        let u1 = ((a >> 11) + 1) as f64 * (1.0 / TWO_POW_53);
-        let r = (-2.0 * ln(u1)).sqrt();
-        let x = (b >> 11) as f64 * (std::f64::consts::FRAC_PI_4 / TWO_POW_53);
-        let (s, c) = sin_cos_octant(x);
-        let (p, q) = if a & 1 != 0 { (s, c) } else { (c, s) };
-        let sign = |v: f64, bit: u64| f64::from_bits(v.to_bits() ^ (((a >> bit) & 1) << 63));
-        (sign(p * r, 1), sign(q * r, 2))
-    }
-}
-
-/// Sine and cosine of `x` in `[0, pi/4]` (Taylor, error below 1e-11).
-#[inline]
-fn sin_cos_octant(x: f64) -> (f64, f64) {
-    let z = x * x;
-    let s = x
-        * (1.0
-            + z * (-1.0 / 6.0
-                + z * (1.0 / 120.0
-                    + z * (-1.0 / 5040.0 + z * (1.0 / 362_880.0 + z * (-1.0 / 39_916_800.0))))));
-    let c = 1.0
-        + z * (-0.5
-            + z * (1.0 / 24.0
-                + z * (-1.0 / 720.0
-                    + z * (1.0 / 40_320.0
-                        + z * (-1.0 / 3_628_800.0 + z * (1.0 / 479_001_600.0))))));
-    (s, c)
-}
-
-/// Natural logarithm of a positive, finite, normal `x`, to about 1e-10
-/// relative error, from arithmetic alone (no platform `libm`, whose last bits
-/// differ between systems).
-#[inline]
-pub fn ln(x: f64) -> f64 {
-    const LN2: f64 = std::f64::consts::LN_2;
-    let bits = x.to_bits();
-    let mut e = ((bits >> 52) & 0x7FF) as i64 - 1023;
-    // Mantissa in [1, 2), then folded into [sqrt(1/2), sqrt(2)).
-    let mut m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
-    if m > std::f64::consts::SQRT_2 {
-        m *= 0.5;
-        e += 1;
-    }
-    // ln m = 2 atanh(s) with s = (m-1)/(m+1), |s| < 0.172.
-    let s = (m - 1.0) / (m + 1.0);
-    let z = s * s;
-    let series = 1.0
-        + z * (1.0 / 3.0
-            + z * (1.0 / 5.0
-                + z * (1.0 / 7.0 + z * (1.0 / 9.0 + z * (1.0 / 11.0 + z * (1.0 / 13.0))))));
-    e as f64 * LN2 + 2.0 * s * series
-}
-
-/// The splitmix64 output function: a bijective 64-bit mixer.
-#[inline]
-pub fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// The stream key of one tensor: the model seed, the node's name and the
 /// tensor's role (`"weight"`, `"bias"`, `"gamma"`, ...).
@@ -208,43 +108,6 @@ mod tests {
             / n;
         assert!(mean.abs() < 0.01, "mean {mean}");
         assert!((var.sqrt() - 0.5).abs() < 0.01, "std {}", var.sqrt());
-    }
-
-    #[test]
-    fn sin_cos_match_the_platform_functions() {
-        for i in 0..=1000 {
-            let x = std::f64::consts::FRAC_PI_4 * f64::from(i) / 1000.0;
-            let (s, c) = sin_cos_octant(x);
-            assert!(
-                (s - x.sin()).abs() < 1e-11 && (c - x.cos()).abs() < 1e-11,
-                "{x}"
-            );
-        }
-    }
-
-    #[test]
-    fn normal_pairs_are_uncorrelated_with_gaussian_kurtosis() {
-        let mut rng = SplitMix64::new(2);
-        let n = 500_000;
-        let (mut xy, mut x4) = (0.0, 0.0);
-        for _ in 0..n {
-            let (x, y) = rng.normal_pair();
-            xy += x * y;
-            x4 += x.powi(4) + y.powi(4);
-        }
-        assert!((xy / f64::from(n)).abs() < 0.01);
-        assert!((x4 / f64::from(2 * n) - 3.0).abs() < 0.05);
-    }
-
-    #[test]
-    fn ln_matches_the_platform_logarithm() {
-        let mut rng = SplitMix64::new(5);
-        for _ in 0..100_000 {
-            let x = rng.next_f64() * 2f64.powi(rng.uniform(-60.0, 60.0) as i32) + 1e-300;
-            let rel = (ln(x) - x.ln()).abs() / x.ln().abs().max(1e-3);
-            assert!(rel < 1e-9, "ln({x}) = {} vs {}", ln(x), x.ln());
-        }
-        assert_eq!(ln(1.0), 0.0);
     }
 
     #[test]

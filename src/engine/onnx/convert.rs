@@ -1,52 +1,39 @@
 //! The import walk: model checks, the graph's input, every node in order (the
-//! per-operator rules are in `nodes.rs`), then the output and dead-node pruning.
+//! per-operator rules are in `nodes/`, constant folding in `fold.rs`), then
+//! the outputs and dead-node pruning.
 
 use super::layout::Layout;
 use super::proto::{self, tensor_proto::DataType, ModelProto};
 use super::tensor::{self, Tensor};
+use super::view;
 use super::{ImportOptions, Io, Model, NodeProblem, OnnxError, OPSETS};
-use crate::engine::graph::{Graph, Node, Op, Shape, ValueId};
+use crate::engine::graph::{self, passes, Graph, Op, ValueId, MAX_RANK};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::rc::Rc;
 
-/// How the engine holds an activation (see [`Layout`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Lay {
-    Img,
-    /// `[N, C, L]`, engine shape `1 x L x C`.
-    Seq,
-    Vec,
-    /// `[N]`, engine shape `1 x 1 x 1`.
-    Scalar,
-    /// Flattened from an `h x w x c` image, NHWC-ordered.
-    Flat {
-        h: usize,
-        w: usize,
-        c: usize,
-    },
+/// An ONNX tensor held by an engine value: logical axis `i` is physical axis
+/// `perm[i]` of value `id` (see `view.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct View {
+    pub id: ValueId,
+    pub perm: Vec<usize>,
 }
 
-impl Lay {
-    /// ONNX rank of a value held this way.
-    pub fn rank(self) -> i64 {
-        match self {
-            Lay::Img => 4,
-            Lay::Seq => 3,
-            Lay::Vec | Lay::Flat { .. } => 2,
-            Lay::Scalar => 1,
-        }
-    }
-}
+/// One element of a shape vector computed from a tensor with a free batch.
+pub(super) type Sym = Option<i64>;
 
 /// What an ONNX value name stands for during the walk.
 #[derive(Clone, Debug)]
 pub(super) enum Val {
     Const(Rc<Tensor>),
-    Act {
-        id: ValueId,
-        lay: Lay,
+    Act(View),
+    /// A shape (or part of one) in which `None` is the free batch size; a
+    /// scalar when `scalar`.
+    Shape {
+        dims: Rc<Vec<Sym>>,
+        scalar: bool,
     },
     /// Produced by a node that could not be imported (lenient mode).
     Unknown,
@@ -79,20 +66,28 @@ pub struct NodeReport {
 
 pub(super) struct Importer<'m> {
     pub graph: Graph,
-    pub shapes: Vec<Shape>,
+    /// Physical dims of every engine value (one item).
+    pub dims: Vec<Vec<usize>>,
     pub vals: HashMap<String, Val>,
     pub opset: i64,
     pub base: Option<&'m Path>,
-    /// The batch the input fixes, if any (Reshape may name it literally).
-    pub fixed_batch: Option<usize>,
+    /// Whether axis 0 is a free batch (else the graph fixes it).
+    pub batched: bool,
+    /// Names some node or the graph's outputs read.
+    pub read: HashSet<String>,
 }
 
 impl Importer<'_> {
-    /// Appends an engine node; returns its value.
-    pub fn push(&mut self, name: &str, op: Op, inputs: &[ValueId], shape: Shape) -> ValueId {
+    /// Appends an engine node (its dims inferred and checked); returns its value.
+    pub fn push(&mut self, name: &str, op: Op, inputs: &[ValueId]) -> Result<ValueId, String> {
+        let ins: Vec<&[usize]> = inputs.iter().map(|&i| &self.dims[i][..]).collect();
+        let d = graph::infer_node(&self.graph, &op, &ins)?;
+        if d.len() > MAX_RANK {
+            return Err(format!("rank {} is above {MAX_RANK}", d.len()));
+        }
         let id = self.graph.push(name, op, inputs);
-        self.shapes.push(shape);
-        id
+        self.dims.push(d);
+        Ok(id)
     }
 
     pub fn val(&self, name: &str) -> Result<&Val, String> {
@@ -104,13 +99,12 @@ impl Importer<'_> {
             .ok_or_else(|| format!("reads `{name}`, which no earlier node or initializer defines"))
     }
 
-    /// An activation input: its value, layout and per-image shape.
-    pub fn act(&self, name: &str) -> Result<(ValueId, Lay, Shape), String> {
+    /// A computed input.
+    pub fn act(&self, name: &str) -> Result<View, String> {
         match self.val(name)? {
-            Val::Act { id, lay } => Ok((*id, *lay, self.shapes[*id])),
-            Val::Const(_) => Err(format!(
-                "input `{name}` is a constant where the engine needs a computed value \
-                 (constant folding covers only shape arithmetic)"
+            Val::Act(v) => Ok(v.clone()),
+            Val::Const(_) | Val::Shape { .. } => Err(format!(
+                "input `{name}` is a constant where the engine needs a computed value"
             )),
             Val::Unknown => Err(format!("input `{name}` comes from an unsupported node")),
         }
@@ -120,8 +114,12 @@ impl Importer<'_> {
     pub fn constant(&self, name: &str) -> Result<Rc<Tensor>, String> {
         match self.val(name)? {
             Val::Const(t) => Ok(t.clone()),
+            Val::Shape { .. } => Err(format!(
+                "input `{name}` depends on the free batch size; export the model with a fixed \
+                 batch or without shape arithmetic on it"
+            )),
             _ => Err(format!(
-                "input `{name}` must be a constant (an initializer or a Constant node): \
+                "input `{name}` must be a constant (an initializer or computed from constants): \
                  joulebench packs weights when it compiles a model"
             )),
         }
@@ -139,28 +137,106 @@ impl Importer<'_> {
         }
     }
 
-    /// The logical layout of an engine value.
-    pub fn layout(&self, id: ValueId, lay: Lay) -> Layout {
-        let s = self.shapes[id];
-        match lay {
-            Lay::Img => Layout::Image {
-                c: s.c,
-                h: s.h,
-                w: s.w,
-            },
-            Lay::Seq => Layout::Sequence { c: s.c, l: s.w },
-            Lay::Vec => Layout::Vector { c: s.c },
-            Lay::Scalar => Layout::Scalar,
-            Lay::Flat { h, w, c } => Layout::Flattened { c, h, w },
+    /// Logical dims of a view.
+    pub fn ldims(&self, v: &View) -> Vec<usize> {
+        let p = &self.dims[v.id];
+        v.perm.iter().map(|&a| p[a]).collect()
+    }
+
+    /// Logical dims with a free batch shown as `N`.
+    pub fn describe(&self, v: &Val) -> String {
+        match v {
+            Val::Const(t) => format!("{:?} (constant)", t.dims),
+            Val::Act(v) => self.layout_of(v).describe(),
+            Val::Shape { dims, .. } => format!("[{}] (shape)", dims.len()),
+            Val::Unknown => "?".into(),
         }
     }
 
-    fn describe(&self, v: &Val) -> String {
-        match v {
-            Val::Const(t) => format!("{:?} (constant)", t.dims),
-            Val::Act { id, lay } => self.layout(*id, *lay).describe(),
-            Val::Unknown => "?".into(),
+    /// The edge layout of a view.
+    pub fn layout_of(&self, v: &View) -> Layout {
+        Layout {
+            dims: self.ldims(v),
+            batched: self.batched,
+            perm: v.perm.clone(),
         }
+    }
+
+    /// The value of view `v` stored with arrangement `want` (a permutation
+    /// of its logical axes): the same data renamed if it already is (a
+    /// Reshape, free), else a Transpose.
+    pub fn arrange(&mut self, v: &View, want: &[usize], name: &str) -> Result<ValueId, String> {
+        let l = self.ldims(v);
+        let target = view::physical(&l, want);
+        if view::same_data(&l, &v.perm, want) {
+            if self.dims[v.id] == target {
+                return Ok(v.id);
+            }
+            return self.push(name, Op::Reshape { dims: target }, &[v.id]);
+        }
+        // An NHWC image to NCHW order: the engine's Flatten, which a dense
+        // layer reading it turns into a weight permutation.
+        if v.perm == [0, 3, 1, 2] && want == [0, 1, 2, 3] {
+            let f = self.push(&format!("{name}.flatten"), Op::Flatten, &[v.id])?;
+            return self.push(name, Op::Reshape { dims: target }, &[f]);
+        }
+        let perm = view::transpose_between(&v.perm, want);
+        self.push(name, Op::Transpose { perm }, &[v.id])
+    }
+
+    /// The engine value of `v` in row-major logical order.
+    pub fn row_major(&mut self, v: &View, name: &str) -> Result<ValueId, String> {
+        let id: Vec<usize> = (0..v.perm.len()).collect();
+        self.arrange(v, &id, name)
+    }
+
+    /// The view of `v` as logical dims `to` (a Reshape), moving data only
+    /// where the merge needs it.
+    pub fn reshape(&mut self, v: &View, to: &[usize], name: &str) -> Result<View, String> {
+        let l = self.ldims(v);
+        let ord = view::order(&l, &v.perm);
+        let new_order = match view::reshape_order(&l, &ord, to)? {
+            Ok(o) => o,
+            Err(target) => {
+                let want = view::perm_from_order(&l, &target);
+                let id = self.arrange(v, &want, &format!("{name}.reorder"))?;
+                let moved = View { id, perm: want };
+                return self.reshape(&moved, to, name);
+            }
+        };
+        let perm = view::perm_from_order(to, &new_order);
+        let phys = view::physical(to, &perm);
+        let id = if phys == self.dims[v.id] {
+            v.id
+        } else {
+            self.push(name, Op::Reshape { dims: phys }, &[v.id])?
+        };
+        Ok(View { id, perm })
+    }
+
+    /// A new view of the same arrangement on value `id`.
+    pub fn like(v: &View, id: ValueId) -> View {
+        View {
+            id,
+            perm: v.perm.clone(),
+        }
+    }
+
+    /// The physical axis of logical axis `a` (negative counts from the end),
+    /// refusing the free batch axis.
+    pub fn axis(&self, v: &View, a: i64, what: &str) -> Result<usize, String> {
+        let r = v.perm.len() as i64;
+        let ax = if a < 0 { a + r } else { a };
+        if !(0..r).contains(&ax) {
+            return Err(format!("{what} {a} is outside rank {r}"));
+        }
+        if ax == 0 && self.batched {
+            return Err(format!(
+                "{what} {a} is the batch dimension, which the engine keeps; export with a \
+                 fixed batch to operate on it"
+            ));
+        }
+        Ok(ax as usize)
     }
 }
 
@@ -203,64 +279,126 @@ fn data_input<'a>(
     }
 }
 
-/// `(batch, layout)` of the data input from its declared type.
-fn input_layout(
-    vi: &proto::ValueInfoProto,
-    path: &str,
-) -> Result<(Option<usize>, Layout), OnnxError> {
+/// Declared dims of a value (`None` where symbolic), if it has a tensor type.
+fn declared_dims(vi: &proto::ValueInfoProto) -> Option<(i32, Option<Vec<Option<usize>>>)> {
     use proto::tensor_shape_proto::dimension::Value as Dim;
     use proto::type_proto::Value as T;
-    let bad = |why: String| model_err(path, format!("input `{}`: {why}", vi.name));
     let tt = match vi.r#type.as_ref().and_then(|t| t.value.as_ref()) {
         Some(T::TensorType(tt)) => tt,
-        _ => return Err(bad("is not a tensor".into())),
+        _ => return None,
     };
-    if tt.elem_type != DataType::Float as i32 {
-        let name = DataType::try_from(tt.elem_type).map_or("unknown", |d| d.as_str_name());
+    let dims = tt.shape.as_ref().map(|s| {
+        s.dim
+            .iter()
+            .map(|d| match d.value {
+                Some(Dim::DimValue(v)) if v > 0 && v <= 1 << 24 => Some(v as usize),
+                _ => None,
+            })
+            .collect()
+    });
+    Some((tt.elem_type, dims))
+}
+
+/// The data input's ONNX dims (batch placeholder 1 when free), whether the
+/// batch is free, and notes on assumptions made.
+fn input_dims(
+    vi: &proto::ValueInfoProto,
+    path: &str,
+    opts: &ImportOptions,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<usize>, bool), OnnxError> {
+    let bad = |why: String| model_err(path, format!("input `{}`: {why}", vi.name));
+    let (elem, dims) = declared_dims(vi).ok_or_else(|| bad("is not a tensor".into()))?;
+    if elem != DataType::Float as i32 {
+        let name = DataType::try_from(elem).map_or("unknown", |d| d.as_str_name());
         return Err(bad(format!(
             "has element type {name}; joulebench runs FLOAT models"
         )));
     }
-    let dims: Vec<Option<usize>> = tt
-        .shape
-        .as_ref()
-        .ok_or_else(|| bad("declares no shape; give the input a shape when exporting".into()))?
-        .dim
-        .iter()
-        .map(|d| match d.value {
-            Some(Dim::DimValue(v)) if v > 0 && v <= 1 << 24 => Some(v as usize),
-            _ => None,
-        })
-        .collect();
-    let known = |i: usize, what: &str| {
-        dims[i].ok_or_else(|| {
-            bad(format!(
-                "its {what} dimension is symbolic; only the batch dimension may be"
-            ))
-        })
-    };
-    let layout = match dims.len() {
-        4 => Layout::Image {
-            c: known(1, "channel")?,
-            h: known(2, "height")?,
-            w: known(3, "width")?,
-        },
-        3 => Layout::Sequence {
-            c: known(1, "channel")?,
-            l: known(2, "length")?,
-        },
-        2 => Layout::Vector {
-            c: known(1, "feature")?,
-        },
-        1 => Layout::Scalar,
-        r => {
+    let dims =
+        dims.ok_or_else(|| bad("declares no shape; give the input a shape when exporting".into()))?;
+    if dims.len() > MAX_RANK {
+        return Err(bad(format!("has rank {}, above {MAX_RANK}", dims.len())));
+    }
+    if let Some(given) = &opts.input_dims {
+        let fits = given.len() == dims.len()
+            && given
+                .iter()
+                .zip(&dims)
+                .enumerate()
+                .all(|(i, (g, d))| d.is_none_or(|d| d == *g) || i == 0 && d.is_none());
+        if !fits || given.contains(&0) {
             return Err(bad(format!(
-                "has rank {r}; joulebench takes images [N, C, H, W], sequences [N, C, L], \
-                 vectors [N, C] or [N]"
-            )))
+                "the data's dims {given:?} do not fit the declared {}",
+                show_declared(&dims)
+            )));
         }
-    };
-    Ok((dims[0], layout))
+    }
+    let batched = dims.first().is_some_and(|d| d.is_none());
+    let mut out = Vec::with_capacity(dims.len());
+    let mut assumed = Vec::new();
+    for (i, d) in dims.iter().enumerate() {
+        let v = match (d, i) {
+            (Some(v), _) => *v,
+            (None, 0) => 1,
+            (None, _) => match &opts.input_dims {
+                Some(g) => g[i],
+                None if opts.lenient => {
+                    assumed.push(i);
+                    224
+                }
+                None => {
+                    return Err(bad(format!(
+                        "its dims {} are symbolic beyond the batch; give the data \
+                         (`infer --input x.npy`) to fix them",
+                        show_declared(&dims)
+                    )))
+                }
+            },
+        };
+        out.push(v);
+    }
+    if !assumed.is_empty() {
+        notes.push(format!(
+            "input `{}` has symbolic dims {assumed:?}; shapes and GFLOP below take them as 224",
+            vi.name
+        ));
+    }
+    Ok((out, batched))
+}
+
+fn show_declared(dims: &[Option<usize>]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or("?".into(), |v| v.to_string()))
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// How to store the input: NCHW images NHWC, unless the model's first step
+/// is a Transpose to NCHW (an NHWC model input), which then is free.
+fn input_perm(g: &proto::GraphProto, name: &str, rank: usize) -> Vec<usize> {
+    let ident: Vec<usize> = (0..rank).collect();
+    if rank != 4 {
+        return ident;
+    }
+    let readers: Vec<&proto::NodeProto> = g
+        .node
+        .iter()
+        .filter(|n| n.input.iter().any(|i| i == name))
+        .collect();
+    let nhwc_model = !readers.is_empty()
+        && readers.iter().all(|n| {
+            n.op_type == "Transpose"
+                && n.attribute
+                    .iter()
+                    .any(|a| a.name == "perm" && a.ints == [0, 3, 1, 2])
+        });
+    if nhwc_model {
+        ident
+    } else {
+        vec![0, 3, 1, 2]
+    }
 }
 
 pub(super) fn convert(
@@ -303,30 +441,59 @@ pub(super) fn convert(
     }
     let consts: HashSet<&str> = vals.keys().map(String::as_str).collect();
     let input = data_input(g, &consts, path)?;
-    let (fixed_batch, in_layout) = input_layout(input, path)?;
-    let (h, w, c) = match in_layout {
-        Layout::Image { c, h, w } => (h, w, c),
-        Layout::Sequence { c, l } => (1, l, c),
-        Layout::Vector { c } | Layout::Flattened { c, .. } => (1, 1, c),
-        Layout::Scalar => (1, 1, 1),
-    };
+    let mut notes = Vec::new();
+    let (in_dims, batched) = input_dims(input, path, opts, &mut notes)?;
+    let perm = input_perm(g, &input.name, in_dims.len());
+    let phys = view::physical(&in_dims, &perm);
     let graph_name = if g.name.is_empty() { name } else { &g.name };
+    // A graph with a free batch holds one item; a fixed batch (or a rank-0
+    // input) is part of the dims.
+    let fixed_batch = if batched {
+        None
+    } else {
+        Some(in_dims.first().copied().unwrap_or(1))
+    };
+    let (gin, gperm) = if in_dims.is_empty() {
+        (vec![1], vec![])
+    } else {
+        (phys.clone(), perm.clone())
+    };
     let mut imp = Importer {
-        graph: Graph::new(graph_name, h, w, c),
-        shapes: vec![Shape { h, w, c }],
+        graph: Graph::with_input(graph_name, gin.clone(), fixed_batch),
+        dims: vec![gin],
         vals,
         opset,
         base,
-        fixed_batch,
+        batched,
+        read: g
+            .node
+            .iter()
+            .flat_map(|n| n.input.iter())
+            .chain(g.output.iter().map(|o| &o.name))
+            .cloned()
+            .collect(),
     };
-    let in_lay = match in_layout {
-        Layout::Image { .. } => Lay::Img,
-        Layout::Sequence { .. } => Lay::Seq,
-        Layout::Scalar => Lay::Scalar,
-        _ => Lay::Vec,
+    let in_view = if in_dims.is_empty() {
+        // A scalar input: stored as one value, viewed as rank 0 after a Reshape.
+        let id = imp
+            .push("input.scalar", Op::Reshape { dims: vec![] }, &[0])
+            .map_err(|e| model_err(path, e))?;
+        View { id, perm: vec![] }
+    } else {
+        View { id: 0, perm: gperm }
     };
-    imp.vals
-        .insert(input.name.clone(), Val::Act { id: 0, lay: in_lay });
+    let in_layout = Layout {
+        dims: in_dims,
+        batched,
+        perm,
+    };
+    imp.vals.insert(input.name.clone(), Val::Act(in_view));
+    let value_info: HashMap<&str, &proto::ValueInfoProto> = g
+        .value_info
+        .iter()
+        .chain(&g.output)
+        .map(|v| (v.name.as_str(), v))
+        .collect();
 
     let mut reports = Vec::with_capacity(g.node.len());
     let mut problems = Vec::new();
@@ -342,20 +509,35 @@ pub(super) fn convert(
             .iter()
             .any(|i| matches!(imp.vals.get(i), Some(Val::Unknown)));
         let status = if upstream_unknown {
-            NodeStatus::Skipped("reads the output of an unsupported node".into())
+            if super::SUPPORTED_OPS.contains(&node.op_type.as_str()) {
+                NodeStatus::Skipped("reads the output of an unsupported node".into())
+            } else {
+                NodeStatus::Unsupported(super::nodes::unsupported_op(&node.op_type))
+            }
         } else {
             match imp.node(node, &node_name) {
-                Ok(folded) if folded => NodeStatus::Folded,
-                Ok(_) => NodeStatus::Ok,
+                Ok(true) => NodeStatus::Folded,
+                Ok(false) => NodeStatus::Ok,
                 Err(reason) => NodeStatus::Unsupported(reason),
             }
         };
         if !matches!(status, NodeStatus::Ok | NodeStatus::Folded) {
-            // Drop what a half-converted node pushed; its outputs are unknown.
+            // Drop what a half-converted node pushed; its outputs are unknown
+            // unless the model declares their shapes (then a stand-in keeps
+            // the walk going, so every later node is checked too).
             imp.graph.nodes.truncate(before);
-            imp.shapes.truncate(before);
+            imp.dims.truncate(before);
             for o in &node.output {
-                imp.vals.insert(o.clone(), Val::Unknown);
+                let stand_in = opts
+                    .lenient
+                    .then(|| {
+                        value_info
+                            .get(o.as_str())
+                            .and_then(|vi| stand_in(&mut imp, vi, o))
+                    })
+                    .flatten();
+                imp.vals
+                    .insert(o.clone(), stand_in.map_or(Val::Unknown, Val::Act));
             }
         }
         if let NodeStatus::Unsupported(reason) = &status {
@@ -372,11 +554,14 @@ pub(super) fn convert(
                 });
             }
         }
-        let gflop = imp.graph.nodes[before..]
-            .iter()
-            .zip(&imp.shapes[before..])
-            .map(|(n, s)| flops(&n.op, *s) / 1e9)
-            .fold(0.0, |a, b| a + b);
+        let gflop = (before..imp.graph.nodes.len())
+            .map(|i| {
+                let n = &imp.graph.nodes[i];
+                let x = n.inputs.first().map_or(&[][..], |&j| &imp.dims[j][..]);
+                graph::node_flops(&n.op, x, &imp.dims[i]) / 1e9
+            })
+            .sum::<f64>()
+            / imp.graph.fixed_batch.unwrap_or(1) as f64;
         reports.push(NodeReport {
             index,
             name: node_name,
@@ -392,44 +577,47 @@ pub(super) fn convert(
         });
     }
 
-    let out_vi = match g.output.as_slice() {
-        [one] => one,
-        [] => return Err(model_err(path, "the graph declares no output")),
-        many => {
-            return Err(model_err(
-                path,
-                format!(
-                    "the graph has {} outputs; joulebench computes one (remove the others \
-                     with onnx.utils.extract_model)",
-                    many.len()
-                ),
-            ))
-        }
-    };
-    let (out_id, out_lay) = match imp.vals.get(&out_vi.name) {
-        Some(Val::Act { id, lay }) => (*id, *lay),
-        Some(Val::Const(_)) => {
-            return Err(model_err(
-                path,
-                format!(
-                    "output `{}` is a constant; there is nothing to run",
-                    out_vi.name
-                ),
-            ))
-        }
-        Some(Val::Unknown) if opts.lenient => (0, in_lay),
-        _ => {
-            return Err(model_err(
-                path,
-                format!("output `{}` is not produced by any node", out_vi.name),
-            ))
-        }
-    };
-    let out_layout = imp.layout(out_id, out_lay);
-    let graph = prune(imp.graph, out_id);
+    if g.output.is_empty() {
+        return Err(model_err(path, "the graph declares no output"));
+    }
+    let mut outputs = Vec::new();
+    let mut out_ids = Vec::new();
+    for out_vi in &g.output {
+        let v = match imp.vals.get(&out_vi.name) {
+            Some(Val::Act(v)) => v.clone(),
+            Some(Val::Const(_) | Val::Shape { .. }) => {
+                return Err(model_err(
+                    path,
+                    format!(
+                        "output `{}` is a constant; there is nothing to run",
+                        out_vi.name
+                    ),
+                ))
+            }
+            Some(Val::Unknown) if opts.lenient => View {
+                id: 0,
+                perm: (0..imp.dims[0].len()).collect(),
+            },
+            _ => {
+                return Err(model_err(
+                    path,
+                    format!("output `{}` is not produced by any node", out_vi.name),
+                ))
+            }
+        };
+        outputs.push(Io {
+            name: out_vi.name.clone(),
+            layout: imp.layout_of(&v),
+            batch: fixed_batch,
+        });
+        out_ids.push(v.id);
+    }
+    let mut graph = imp.graph;
+    graph.outputs = out_ids;
+    let graph = passes::prune(graph);
     if problems.is_empty() {
         graph
-            .shapes()
+            .dims()
             .map_err(|e| model_err(path, format!("imported graph is inconsistent: {e}")))?;
     }
     Ok(Model {
@@ -439,11 +627,7 @@ pub(super) fn convert(
             layout: in_layout,
             batch: fixed_batch,
         },
-        output: Io {
-            name: out_vi.name.clone(),
-            layout: out_layout,
-            batch: fixed_batch,
-        },
+        outputs,
         opset,
         producer: match format!("{} {}", m.producer_name, m.producer_version).trim() {
             "" => "producer not recorded".to_string(),
@@ -451,40 +635,42 @@ pub(super) fn convert(
         },
         nodes: reports,
         problems,
+        notes,
     })
 }
 
-/// Work of one engine node per image (multiply-add = 2).
-fn flops(op: &Op, out: Shape) -> f64 {
-    match op {
-        Op::Conv(c) => {
-            2.0 * (out.h * out.w * c.cout * (c.cin / c.groups) * c.window.kh * c.window.kw) as f64
-        }
-        Op::Dense(d) => 2.0 * (d.inputs * d.outputs) as f64,
-        _ => 0.0,
+/// A zero constant of a value's declared shape, standing in for the output
+/// of an unsupported node so `inspect` can check the nodes after it.
+fn stand_in(imp: &mut Importer, vi: &proto::ValueInfoProto, name: &str) -> Option<View> {
+    let (elem, dims) = declared_dims(vi)?;
+    if elem != DataType::Float as i32 {
+        return None;
     }
-}
-
-/// Keeps only the nodes `out` depends on (and the input), so `out` is last.
-fn prune(g: Graph, out: ValueId) -> Graph {
-    let mut live = vec![false; g.nodes.len()];
-    live[0] = true;
-    live[out] = true;
-    for i in (0..=out).rev() {
-        if live[i] {
-            for &j in &g.nodes[i].inputs {
-                live[j] = true;
-            }
+    let dims = dims?;
+    let mut d: Vec<usize> = Vec::with_capacity(dims.len());
+    for (i, x) in dims.iter().enumerate() {
+        match (x, i) {
+            (Some(v), _) => d.push(*v),
+            (None, 0) if imp.batched => d.push(1),
+            _ => return None,
         }
     }
-    let mut new_id = vec![usize::MAX; g.nodes.len()];
-    let mut nodes: Vec<Node> = Vec::new();
-    for (i, n) in g.nodes.into_iter().enumerate().take(out + 1) {
-        if live[i] {
-            new_id[i] = nodes.len();
-            let inputs = n.inputs.iter().map(|&j| new_id[j]).collect();
-            nodes.push(Node { inputs, ..n });
-        }
+    if d.is_empty() || d.iter().product::<usize>() > 1 << 24 {
+        return None;
     }
-    Graph { nodes, ..g }
+    // Images as the engine holds them; other ranks row-major.
+    let perm: Vec<usize> = if d.len() == 4 {
+        vec![0, 3, 1, 2]
+    } else {
+        (0..d.len()).collect()
+    };
+    let phys = view::physical(&d, &perm);
+    let c = graph::Constant {
+        data: vec![0.0; phys.iter().product()],
+        dims: phys,
+    };
+    let id = imp
+        .push(&format!("{name}.stand_in"), Op::Constant(Box::new(c)), &[])
+        .ok()?;
+    Some(View { id, perm })
 }

@@ -1,101 +1,113 @@
-//! Where ONNX's NCHW tensors meet the engine's NHWC buffers: the layout of the
-//! model's input and output, and the conversions at the edges.
+//! Where ONNX's tensors meet the engine's buffers: the layout of a model's
+//! input and outputs, and the conversions at the edges.
 
+use crate::engine::ops::layout::transpose;
+use crate::engine::ops::nd::Nd;
 use serde::Serialize;
 
-/// The logical (ONNX) layout of a value, per image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Layout {
-    /// `[N, C, H, W]`, held NHWC by the engine.
-    Image { c: usize, h: usize, w: usize },
-    /// `[N, C, L]` (a 1-D signal), held as a `1 x L x C` image.
-    Sequence { c: usize, l: usize },
-    /// `[N, C]`.
-    Vector { c: usize },
-    /// `[N]`: one value per batch item.
-    Scalar,
-    /// `[N, C*H*W]` flattened from an image in NCHW order, held in the
-    /// engine's NHWC order.
-    Flattened { c: usize, h: usize, w: usize },
+/// The ONNX dims of a model input or output and how the engine stores them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Layout {
+    /// ONNX dims; with `batched`, `dims[0]` is the batch (1 here, the run's
+    /// batch size at run time).
+    pub dims: Vec<usize>,
+    /// Whether axis 0 is a batch the caller chooses.
+    pub batched: bool,
+    /// ONNX axis `i` is stored as axis `perm[i]` of the engine's row-major
+    /// buffer (an NCHW image is held NHWC: `[0, 3, 1, 2]`).
+    pub perm: Vec<usize>,
 }
 
 impl Layout {
-    /// Values per image.
+    /// Row-major ONNX dims (no reordering).
+    pub fn plain(dims: Vec<usize>, batched: bool) -> Layout {
+        let perm = (0..dims.len()).collect();
+        Layout {
+            dims,
+            batched,
+            perm,
+        }
+    }
+
+    /// An NCHW image of `c x h x w` per item, held NHWC.
+    pub fn image(c: usize, h: usize, w: usize) -> Layout {
+        Layout {
+            dims: vec![1, c, h, w],
+            batched: true,
+            perm: vec![0, 3, 1, 2],
+        }
+    }
+
+    /// Values per item (the whole tensor when the batch is fixed).
     pub fn per_image(&self) -> usize {
-        match *self {
-            Layout::Image { c, h, w } | Layout::Flattened { c, h, w } => c * h * w,
-            Layout::Sequence { c, l } => c * l,
-            Layout::Vector { c } => c,
-            Layout::Scalar => 1,
+        let all: usize = self.dims.iter().product();
+        if self.batched {
+            all / self.dims[0].max(1)
+        } else {
+            all
         }
     }
 
-    /// ONNX dims for a batch of `n`.
+    /// ONNX dims for a batch of `n` (the fixed dims when not batched).
     pub fn dims(&self, n: usize) -> Vec<usize> {
-        match *self {
-            Layout::Image { c, h, w } => vec![n, c, h, w],
-            Layout::Sequence { c, l } => vec![n, c, l],
-            Layout::Vector { c } => vec![n, c],
-            Layout::Scalar => vec![n],
-            Layout::Flattened { c, h, w } => vec![n, c * h * w],
+        let mut d = self.dims.clone();
+        if self.batched {
+            d[0] = n;
         }
+        d
     }
 
-    /// ONNX dims with the batch shown as `N`.
+    /// ONNX dims with a free batch shown as `N`.
     pub fn describe(&self) -> String {
-        let d = self.dims(0);
-        let rest: Vec<String> = d[1..].iter().map(|v| v.to_string()).collect();
-        if rest.is_empty() {
-            return "N".into();
+        if self.dims.is_empty() {
+            return "scalar".into();
         }
-        format!("N x {}", rest.join(" x "))
+        let mut parts: Vec<String> = self.dims.iter().map(|v| v.to_string()).collect();
+        if self.batched {
+            parts[0] = "N".into();
+        }
+        parts.join(" x ")
     }
 
-    /// (c, h, w) of an image or flattened image, whose engine order differs.
-    fn spatial(&self) -> Option<(usize, usize, usize)> {
-        match *self {
-            Layout::Image { c, h, w } | Layout::Flattened { c, h, w } if h * w > 1 && c > 1 => {
-                Some((c, h, w))
-            }
-            Layout::Sequence { c, l } if l > 1 && c > 1 => Some((c, 1, l)),
+    /// `(c, h, w)` of an NCHW image with a free batch.
+    pub fn nchw(&self) -> Option<(usize, usize, usize)> {
+        match self.dims[..] {
+            [_, c, h, w] if self.batched => Some((c, h, w)),
             _ => None,
         }
     }
 
-    /// ONNX order to engine order, for a whole batch (`x.len()` a multiple of
-    /// [`Layout::per_image`]).
-    pub fn to_engine(&self, x: &[f32], out: &mut [f32]) {
-        match self.spatial() {
-            None => out.copy_from_slice(x),
-            Some((c, h, w)) => {
-                let per = c * h * w;
-                for (src, dst) in x.chunks_exact(per).zip(out.chunks_exact_mut(per)) {
-                    for ch in 0..c {
-                        for p in 0..h * w {
-                            dst[p * c + ch] = src[ch * h * w + p];
-                        }
-                    }
-                }
-            }
+    fn batch_of(&self, len: usize) -> usize {
+        if self.batched {
+            len / self.per_image().max(1)
+        } else {
+            1
         }
+    }
+
+    /// ONNX order to engine order, for a whole batch (`x.len()` a multiple
+    /// of [`Layout::per_image`]).
+    pub fn to_engine(&self, x: &[f32], out: &mut [f32]) {
+        let d = self.dims(self.batch_of(x.len()));
+        // Engine axis j holds ONNX axis inv[j].
+        let mut inv = vec![0; self.perm.len()];
+        for (l, &p) in self.perm.iter().enumerate() {
+            inv[p] = l;
+        }
+        transpose(None, x, &Nd::new(&d), &inv, out);
     }
 
     /// Engine order to ONNX order, for a whole batch.
     pub fn from_engine(&self, x: &[f32], out: &mut [f32]) {
-        match self.spatial() {
-            None => out.copy_from_slice(x),
-            Some((c, h, w)) => {
-                let per = c * h * w;
-                for (src, dst) in x.chunks_exact(per).zip(out.chunks_exact_mut(per)) {
-                    for ch in 0..c {
-                        for p in 0..h * w {
-                            dst[ch * h * w + p] = src[p * c + ch];
-                        }
-                    }
-                }
+        let d = self.dims(self.batch_of(x.len()));
+        let phys: Vec<usize> = {
+            let mut p = vec![0; d.len()];
+            for (l, &a) in self.perm.iter().enumerate() {
+                p[a] = d[l];
             }
-        }
+            p
+        };
+        transpose(None, x, &Nd::new(&phys), &self.perm, out);
     }
 }
 
@@ -107,7 +119,7 @@ mod tests {
     fn nchw_and_nhwc_round_trip_and_match_index_formulas() {
         let (c, h, w, n) = (3, 2, 4, 2);
         let x: Vec<f32> = (0..n * c * h * w).map(|v| v as f32).collect();
-        let l = Layout::Image { c, h, w };
+        let l = Layout::image(c, h, w);
         let mut e = vec![0.0; x.len()];
         l.to_engine(&x, &mut e);
         for b in 0..n {
@@ -124,10 +136,11 @@ mod tests {
         let mut back = vec![0.0; x.len()];
         l.from_engine(&e, &mut back);
         assert_eq!(back, x);
-        let mut flat = vec![0.0; x.len()];
-        Layout::Flattened { c, h, w }.from_engine(&e, &mut flat);
-        assert_eq!(flat, x);
-        assert_eq!(Layout::Flattened { c, h, w }.dims(n), vec![2, 24]);
+        assert_eq!(l.dims(n), vec![2, 3, 2, 4]);
         assert_eq!(l.describe(), "N x 3 x 2 x 4");
+        assert_eq!(l.nchw(), Some((3, 2, 4)));
+        let fixed = Layout::plain(vec![2, 5], false);
+        assert_eq!(fixed.describe(), "2 x 5");
+        assert_eq!(fixed.per_image(), 10);
     }
 }

@@ -1,19 +1,24 @@
 //! ONNX import: a `.onnx` file (opsets 7 to 24 of the operators joulebench
-//! runs) into an engine [`Graph`], which then goes through the same fusion
-//! pass and algorithm choice as a built-in model.
+//! runs) into an engine [`Graph`], which then goes through the same passes
+//! (padding and following layers fused) and algorithm choice as a built-in
+//! model.
 //!
-//! ONNX tensors are NCHW; the engine's activations are NHWC. A 4-D value is an
-//! image, a 2-D `[N, C]` value a feature vector (the engine's `1x1xC`); the
-//! batch dimension may be symbolic. Weights must be constants (initializers or
-//! `Constant` nodes): they are packed when a session is built.
+//! Each ONNX tensor is a view of an engine value (`view.rs`): NCHW images are
+//! held NHWC, transposes are free, reshapes move data only when they must.
+//! Nodes whose inputs are all constants are evaluated at import (`fold.rs`),
+//! so shape arithmetic and generated weights become constants. The batch
+//! dimension may be symbolic (it stays so), or fixed (then part of the dims).
+//! Weights must be constants: they are packed when a session is built.
 
 mod attrs;
 mod convert;
+mod fold;
 mod layout;
 mod nodes;
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod proto;
 pub mod tensor;
+mod view;
 
 pub use convert::{NodeReport, NodeStatus};
 pub use layout::Layout;
@@ -29,26 +34,89 @@ use thiserror::Error;
 /// The operator-set versions of the default domain that the importer implements.
 pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=24;
 
-/// The operators the importer converts.
+/// The operators the importer converts (or folds, with constant inputs).
 pub const SUPPORTED_OPS: &[&str] = &[
+    "Abs",
     "Add",
     "AveragePool",
     "BatchNormalization",
+    "Cast",
+    "Ceil",
+    "Celu",
     "Clip",
     "Concat",
     "Constant",
+    "ConstantOfShape",
     "Conv",
+    "ConvTranspose",
+    "Cos",
+    "Div",
     "Dropout",
+    "Elu",
+    "Erf",
+    "Exp",
+    "Expand",
     "Flatten",
+    "Floor",
+    "Gather",
+    "Gelu",
     "Gemm",
     "GlobalAveragePool",
+    "GlobalMaxPool",
+    "HardSigmoid",
+    "HardSwish",
     "Identity",
+    "LRN",
+    "LeakyRelu",
+    "Log",
+    "LogSoftmax",
     "MatMul",
+    "Max",
     "MaxPool",
+    "Mean",
+    "Min",
+    "Mish",
     "Mul",
+    "Neg",
+    "PRelu",
+    "Pad",
+    "Pow",
+    "Range",
+    "Reciprocal",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "ReduceSumSquare",
     "Relu",
     "Reshape",
+    "Resize",
+    "Round",
+    "Selu",
+    "Shape",
+    "Sigmoid",
+    "Sign",
+    "Sin",
+    "Size",
+    "Slice",
     "Softmax",
+    "Softplus",
+    "Softsign",
+    "Split",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Sum",
+    "Tanh",
+    "ThresholdedRelu",
+    "Transpose",
+    "Unsqueeze",
+    "Upsample",
 ];
 
 /// A node the importer cannot convert, and why.
@@ -107,9 +175,12 @@ pub struct ImportOptions {
     /// Convert what can be converted and report the rest (for `inspect`)
     /// instead of failing on the first unsupported node.
     pub lenient: bool,
+    /// The data's ONNX dims, which fix the input's symbolic dims (the batch
+    /// stays free); from `infer --input x.npy`.
+    pub input_dims: Option<Vec<usize>>,
 }
 
-/// One end of the model: its ONNX name, layout and batch.
+/// One end of the model: its ONNX name, layout and fixed batch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Io {
     pub name: String,
@@ -123,13 +194,23 @@ pub struct Io {
 pub struct Model {
     pub graph: Graph,
     pub input: Io,
-    pub output: Io,
+    /// The graph's outputs, in order (the engine graph's outputs).
+    pub outputs: Vec<Io>,
     pub opset: i64,
     pub producer: String,
     /// Every ONNX node with its output shapes, work and status.
     pub nodes: Vec<NodeReport>,
     /// Unsupported nodes (only ever non-empty with [`ImportOptions::lenient`]).
     pub problems: Vec<NodeProblem>,
+    /// Assumptions the import made (lenient mode), for `inspect`.
+    pub notes: Vec<String>,
+}
+
+impl Model {
+    /// The first output.
+    pub fn output(&self) -> &Io {
+        &self.outputs[0]
+    }
 }
 
 /// Imports the model at `path`; external data is read relative to its directory.

@@ -23,6 +23,10 @@ pub struct Tensor {
 /// Elements a tensor may hold at most (4 GiB of f32): a guard against corrupt dims.
 const MAX_ELEMENTS: usize = 1 << 30;
 
+/// Elements a tensor computed at import time may hold (1 GiB of f32): folding
+/// absurd shapes is refused before anything is allocated.
+pub const MAX_FOLDED: usize = 1 << 28;
+
 impl Tensor {
     pub fn numel(&self) -> usize {
         self.dims.iter().product()
@@ -48,6 +52,32 @@ impl Tensor {
     pub fn scalar(&self) -> Option<f32> {
         (self.numel() == 1).then(|| self.floats()[0])
     }
+
+    /// The values as integers (floats truncated), for indices.
+    pub fn int_values(&self) -> Vec<i64> {
+        match &self.data {
+            Data::I64(v) => v.clone(),
+            Data::F32(v) => v.iter().map(|&x| x as i64).collect(),
+        }
+    }
+
+    pub fn f32s(dims: Vec<usize>, v: Vec<f32>) -> Tensor {
+        Tensor {
+            dims,
+            data: Data::F32(v),
+        }
+    }
+
+    pub fn i64s(dims: Vec<usize>, v: Vec<i64>) -> Tensor {
+        Tensor {
+            dims,
+            data: Data::I64(v),
+        }
+    }
+
+    pub fn is_int(&self) -> bool {
+        matches!(self.data, Data::I64(_))
+    }
 }
 
 /// Element count of `dims`, refusing negative dims and overflow.
@@ -71,11 +101,13 @@ pub fn decode(t: &TensorProto, base: Option<&Path>) -> Result<Tensor, String> {
     let (dims, n) = checked_numel(&t.dims)?;
     let dtype = DataType::try_from(t.data_type).unwrap_or(DataType::Undefined);
     let width = match dtype {
-        DataType::Float | DataType::Int32 => 4,
-        DataType::Int64 | DataType::Double => 8,
+        DataType::Float | DataType::Int32 | DataType::Uint32 => 4,
+        DataType::Int64 | DataType::Double | DataType::Uint64 => 8,
+        DataType::Bool | DataType::Int8 | DataType::Uint8 => 1,
+        DataType::Int16 | DataType::Uint16 => 2,
         other => {
             return Err(format!(
-                "data type {} is not supported (only FLOAT, DOUBLE, INT32 and INT64 tensors)",
+                "data type {} is not supported (only FLOAT, DOUBLE, BOOL and integer tensors)",
                 other.as_str_name()
             ))
         }
@@ -98,6 +130,7 @@ pub fn decode(t: &TensorProto, base: Option<&Path>) -> Result<Tensor, String> {
                 ));
             }
             // Chunks copy the bytes out, so unaligned data is read safely.
+            let ints = |f: fn(&[u8]) -> i64| Data::I64(bytes.chunks_exact(width).map(f).collect());
             match dtype {
                 DataType::Float => Data::F32(
                     bytes
@@ -111,18 +144,14 @@ pub fn decode(t: &TensorProto, base: Option<&Path>) -> Result<Tensor, String> {
                         .map(|c| f64::from_le_bytes(le8(c)) as f32)
                         .collect(),
                 ),
-                DataType::Int32 => Data::I64(
-                    bytes
-                        .chunks_exact(4)
-                        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
-                        .collect(),
-                ),
-                _ => Data::I64(
-                    bytes
-                        .chunks_exact(8)
-                        .map(|c| i64::from_le_bytes(le8(c)))
-                        .collect(),
-                ),
+                DataType::Int32 => ints(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64),
+                DataType::Uint32 => ints(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64),
+                DataType::Bool | DataType::Uint8 => ints(|c| i64::from(c[0])),
+                DataType::Int8 => ints(|c| i64::from(c[0] as i8)),
+                DataType::Int16 => ints(|c| i64::from(i16::from_le_bytes([c[0], c[1]]))),
+                DataType::Uint16 => ints(|c| i64::from(u16::from_le_bytes([c[0], c[1]]))),
+                DataType::Uint64 => ints(|c| u64::from_le_bytes(le8(c)) as i64),
+                _ => ints(|c| i64::from_le_bytes(le8(c))),
             }
         }
         None => {
@@ -132,9 +161,18 @@ pub fn decode(t: &TensorProto, base: Option<&Path>) -> Result<Tensor, String> {
                     Data::F32(t.double_data.iter().map(|&v| v as f32).collect()),
                     t.double_data.len(),
                 ),
-                DataType::Int32 => (
+                DataType::Int32
+                | DataType::Int16
+                | DataType::Int8
+                | DataType::Uint16
+                | DataType::Uint8
+                | DataType::Bool => (
                     Data::I64(t.int32_data.iter().map(|&v| v as i64).collect()),
                     t.int32_data.len(),
+                ),
+                DataType::Uint32 | DataType::Uint64 => (
+                    Data::I64(t.uint64_data.iter().map(|&v| v as i64).collect()),
+                    t.uint64_data.len(),
                 ),
                 _ => (Data::I64(t.int64_data.clone()), t.int64_data.len()),
             };
@@ -269,6 +307,13 @@ mod tests {
         let mut t = float_tensor(&[1]);
         t.data_type = DataType::Float16 as i32;
         assert!(decode(&t, None).unwrap_err().contains("FLOAT16"));
+        let t = TensorProto {
+            dims: vec![3],
+            data_type: DataType::Int8 as i32,
+            raw_data: vec![1, 0xff, 7],
+            ..Default::default()
+        };
+        assert_eq!(decode(&t, None).unwrap().ints(), Some(&[1i64, -1, 7][..]));
     }
 
     fn external(location: &str, offset: usize) -> TensorProto {

@@ -1,8 +1,82 @@
-//! The layers that are not GEMMs, on NHWC batches, one output row at a time so
-//! the session can spread rows over its threads.
+//! The layers that are not GEMMs. Image operators work on NHWC batches one
+//! output row at a time so the session can spread rows over its threads; the
+//! others on row-major tensors of any rank (`nd`), split into rows the same way.
+
+pub mod binary;
+pub mod layout;
+pub mod nd;
+pub mod norm;
+pub mod reduce;
+pub mod resize;
 
 use super::gemm::Activation;
 use super::graph::{PoolKind, Window};
+use super::simd::{dispatch, with_act, ActMap, Isa, Simd, SimdFn, VecFn};
+use rayon::prelude::*;
+use rayon::ThreadPool;
+
+/// Runs `f(row, chunk)` over `row_len`-sized chunks of `out`, on the pool if any.
+pub fn par_rows<F>(pool: Option<&ThreadPool>, out: &mut [f32], row_len: usize, f: F)
+where
+    F: Fn(usize, &mut [f32]) + Sync,
+{
+    let row_len = row_len.max(1);
+    match pool {
+        // One contiguous run of rows per thread: few, large jobs (hundreds of
+        // tiny ones made rayon's deques grow and shrink, allocating).
+        Some(p) if out.len() > row_len => p.install(|| {
+            let rows = out.len().div_ceil(row_len);
+            let per = rows.div_ceil(p.current_num_threads()).max(1);
+            out.par_chunks_mut(per * row_len)
+                .enumerate()
+                .for_each(|(i, run)| {
+                    for (r, c) in run.chunks_mut(row_len).enumerate() {
+                        f(i * per + r, c);
+                    }
+                });
+        }),
+        _ => out
+            .chunks_mut(row_len)
+            .enumerate()
+            .for_each(|(r, c)| f(r, c)),
+    }
+}
+
+/// `x = act(x)` in place, vectorized on `isa`.
+pub fn act_in_place(isa: Isa, act: Activation, x: &mut [f32]) {
+    struct Run<'a> {
+        act: Activation,
+        x: &'a mut [f32],
+    }
+    impl<S: Simd> ActMap<S> for Run<'_> {
+        type Out = ();
+        #[inline(always)]
+        fn run<F: VecFn<S>>(self, s: S, f: F) {
+            let n = self.x.len();
+            let p = self.x.as_mut_ptr();
+            let mut i = 0;
+            while i + S::LANES <= n {
+                // SAFETY: i + LANES <= n.
+                unsafe { s.store(p.add(i), f.apply(s, s.load(p.add(i)))) };
+                i += S::LANES;
+            }
+            if i < n {
+                // SAFETY: n - i values remain from i.
+                unsafe { s.store_part(p.add(i), f.apply(s, s.load_part(p.add(i), n - i)), n - i) };
+            }
+        }
+    }
+    impl SimdFn for Run<'_> {
+        type Out = ();
+        #[inline(always)]
+        fn call<S: Simd>(self, s: S) {
+            with_act(s, self.act, self)
+        }
+    }
+    if act != Activation::None {
+        dispatch(isa, Run { act, x })
+    }
+}
 
 /// Pooling of output row `(img, oy)` (`ow * c` values) from an `h x w x c` input.
 #[allow(clippy::too_many_arguments)]
@@ -88,31 +162,5 @@ pub fn affine(x: &[f32], scale: &[f32], shift: &[f32], out: &mut [f32]) {
         for (((o, &v), &s), &b) in o.iter_mut().zip(xs).zip(scale).zip(shift) {
             *o = v * s + b;
         }
-    }
-}
-
-/// `out = act(x)`.
-pub fn activation(x: &[f32], act: Activation, out: &mut [f32]) {
-    out.iter_mut().zip(x).for_each(|(o, &v)| *o = act.apply(v));
-}
-
-/// `out = act(a + b)`.
-pub fn add(a: &[f32], b: &[f32], act: Activation, out: &mut [f32]) {
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = act.apply(x + y);
-    }
-}
-
-/// Softmax over each run of `c` values (channels of a pixel).
-pub fn softmax(x: &[f32], c: usize, out: &mut [f32]) {
-    for (o, xs) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-        let m = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f32;
-        for (o, &v) in o.iter_mut().zip(xs) {
-            *o = (v - m).exp();
-            sum += *o;
-        }
-        let inv = 1.0 / sum;
-        o.iter_mut().for_each(|v| *v *= inv);
     }
 }

@@ -1,10 +1,15 @@
 //! Peer engines measured in the same suite as joulebench's own: tract
 //! (in-process, cargo feature `tract`) and command engines that run an
-//! external benchmark program per point and parse what it prints
-//! (onnxruntime through an embedded Python script, TFLite's
-//! `benchmark_model`, ArmNN's `ExecuteNetwork`).
+//! external program per point and parse what it prints: onnxruntime,
+//! OpenVINO, LiteRT (TFLite + XNNPACK) and ncnn through embedded Python
+//! drivers (python.rs; ncnn and LiteRT on models convert.rs makes from the
+//! suite's ONNX file), TFLite's `benchmark_model` and ArmNN's `ExecuteNetwork`.
 
 pub mod command;
+pub mod convert;
+pub mod model_file;
+pub mod process;
+pub mod python;
 pub mod tract_engine;
 
 use serde::Serialize;
@@ -20,15 +25,21 @@ pub enum Engine {
     Joulebench,
     Tract,
     Onnxruntime,
+    Openvino,
+    Litert,
+    Ncnn,
     Tflite,
     Armnn,
 }
 
 impl Engine {
-    pub const ALL: [Engine; 5] = [
+    pub const ALL: [Engine; 8] = [
         Engine::Joulebench,
         Engine::Tract,
         Engine::Onnxruntime,
+        Engine::Openvino,
+        Engine::Litert,
+        Engine::Ncnn,
         Engine::Tflite,
         Engine::Armnn,
     ];
@@ -38,6 +49,9 @@ impl Engine {
             Engine::Joulebench => "joulebench",
             Engine::Tract => "tract",
             Engine::Onnxruntime => "onnxruntime",
+            Engine::Openvino => "openvino",
+            Engine::Litert => "litert",
+            Engine::Ncnn => "ncnn",
             Engine::Tflite => "tflite",
             Engine::Armnn => "armnn",
         }
@@ -73,14 +87,20 @@ impl FromStr for Engine {
 /// Where the peer programs and their model files are (suite keys).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct PeerConfig {
-    /// Python for onnxruntime (`python`); default `JOULEBENCH_PYTHON`, else `python3`.
+    /// Python for onnxruntime, OpenVINO, LiteRT, ncnn and the model conversions
+    /// (`python`); default `JOULEBENCH_PYTHON`, else `python3`.
     pub python: Option<String>,
     /// TFLite's benchmark program (`benchmark_model`); default `benchmark_model` on PATH.
     pub benchmark_model: Option<String>,
     /// ArmNN's program (`execute_network`); default `ExecuteNetwork` on PATH.
     pub execute_network: Option<String>,
-    /// The .tflite file TFLite runs (`tflite_model`), resolved against the suite's directory.
+    /// A ready .tflite file for LiteRT and TFLite (`tflite_model`), resolved
+    /// against the suite's directory; without it LiteRT runs the suite's ONNX
+    /// file converted by onnx2tf.
     pub tflite_model: Option<PathBuf>,
+    /// A ready ncnn .param file (`ncnn_model`, its .bin beside it); without it
+    /// ncnn runs the suite's ONNX file converted by pnnx.
+    pub ncnn_model: Option<PathBuf>,
     /// The file ArmNN runs (`armnn_model`, .tflite or .onnx); default `tflite_model`.
     pub armnn_model: Option<PathBuf>,
     /// Input tensor name for TFLite and ArmNN (`peer_input`): with it the batch
@@ -88,6 +108,9 @@ pub struct PeerConfig {
     pub peer_input: Option<String>,
     /// ArmNN backend (`armnn_backend`), default `CpuAcc`.
     pub armnn_backend: Option<String>,
+    /// Time a peer program may take beyond the measurement's own seconds
+    /// (`peer_timeout_seconds`, default 900); a model conversion gets four times as long.
+    pub peer_timeout_seconds: Option<f64>,
 }
 
 impl PeerConfig {
@@ -117,6 +140,10 @@ impl PeerConfig {
 
     pub fn armnn_model(&self) -> Option<&PathBuf> {
         self.armnn_model.as_ref().or(self.tflite_model.as_ref())
+    }
+
+    pub fn peer_timeout_seconds(&self) -> f64 {
+        self.peer_timeout_seconds.unwrap_or(900.0)
     }
 
     pub fn armnn_backend(&self) -> String {

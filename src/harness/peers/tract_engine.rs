@@ -99,8 +99,10 @@ mod imp {
     }
 }
 
-#[cfg(not(feature = "tract"))]
-mod imp {
+/// Compiled with and without the feature (unused with it), so that one clippy pass
+/// with `--features tract` checks both implementations.
+#[cfg_attr(feature = "tract", allow(dead_code))]
+mod unavailable {
     use super::PeerFailure;
     use std::path::Path;
 
@@ -129,7 +131,10 @@ mod imp {
     }
 }
 
+#[cfg(feature = "tract")]
 pub use imp::TractModel;
+#[cfg(not(feature = "tract"))]
+pub use unavailable::TractModel;
 
 /// The model file tract reads: only ONNX files.
 pub fn onnx_path<'a>(spec: &'a str, model: &str) -> Result<&'a Path, PeerFailure> {
@@ -137,7 +142,7 @@ pub fn onnx_path<'a>(spec: &'a str, model: &str) -> Result<&'a Path, PeerFailure
         Ok(Path::new(spec))
     } else {
         Err(PeerFailure::Unavailable(format!(
-            "tract and onnxruntime run ONNX files; `{model}` is a built-in model (export it, e.g. with scripts/make_onnx_models.py)"
+            "the peer engines run ONNX files (or converted ones); `{model}` is a built-in model (export it, e.g. with scripts/make_onnx_models.py)"
         )))
     }
 }

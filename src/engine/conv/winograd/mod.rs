@@ -25,6 +25,8 @@
 
 mod f23;
 mod f43;
+#[cfg(all(test, target_arch = "aarch64"))]
+mod mca_probe;
 mod transform;
 
 use super::ConvGeom;

@@ -15,17 +15,7 @@ fn gemm1() -> Gemm {
 
 /// Deterministic values in [-1, 1).
 fn fill(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    crate::engine::rng::SplitMix64::new(seed).signed_vec(n)
 }
 
 /// Direct convolution in f64, NHWC, OIHW weights, then bias, residual, act.

@@ -7,11 +7,16 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(all(test, target_arch = "aarch64"))]
+mod mca_probe;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+#[cfg(target_arch = "aarch64")]
+mod neon_inorder;
 mod scalar;
 mod store;
 
+use super::arm_cores::{self, ArmCore};
 use super::epilogue::TileCtx;
 use crate::engine::EngineError;
 use std::fmt;
@@ -42,17 +47,30 @@ pub enum KernelKind {
     Scalar,
     Avx2,
     Neon,
+    /// NEON scheduled for in-order cores (Cortex-A53, A55).
+    NeonInOrder,
 }
 
 impl KernelKind {
-    pub const ALL: [KernelKind; 3] = [KernelKind::Scalar, KernelKind::Avx2, KernelKind::Neon];
+    pub const ALL: [KernelKind; 4] = [
+        KernelKind::Scalar,
+        KernelKind::Avx2,
+        KernelKind::Neon,
+        KernelKind::NeonInOrder,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             KernelKind::Scalar => "scalar",
             KernelKind::Avx2 => "avx2",
             KernelKind::Neon => "neon",
+            KernelKind::NeonInOrder => "neon-inorder",
         }
+    }
+
+    /// An aarch64 NEON kernel (whatever its schedule).
+    pub fn is_neon(self) -> bool {
+        matches!(self, KernelKind::Neon | KernelKind::NeonInOrder)
     }
 }
 
@@ -69,9 +87,10 @@ impl FromStr for KernelKind {
             "scalar" => Ok(KernelKind::Scalar),
             "avx2" => Ok(KernelKind::Avx2),
             "neon" => Ok(KernelKind::Neon),
+            "neon-inorder" => Ok(KernelKind::NeonInOrder),
             other => Err(EngineError::param(
                 "kernel",
-                format!("unknown kernel `{other}`; use scalar, avx2 or neon"),
+                format!("unknown kernel `{other}`; use scalar, avx2, neon or neon-inorder"),
             )),
         }
     }
@@ -139,7 +158,7 @@ impl Kernel {
                     Some("AVX2 exists only on x86-64".into())
                 }
             }
-            KernelKind::Neon => {
+            KernelKind::Neon | KernelKind::NeonInOrder => {
                 #[cfg(target_arch = "aarch64")]
                 {
                     if std::arch::is_aarch64_feature_detected!("neon") {
@@ -170,14 +189,28 @@ impl Kernel {
             KernelKind::Avx2 => avx2::KERNEL,
             #[cfg(target_arch = "aarch64")]
             KernelKind::Neon => neon::KERNEL,
+            #[cfg(target_arch = "aarch64")]
+            KernelKind::NeonInOrder => neon_inorder::KERNEL,
             #[allow(unreachable_patterns)]
             _ => unreachable!("availability was checked above"),
         })
     }
 
-    /// The fastest kernel this CPU runs.
+    /// The NEON schedule for the cores /proc/cpuinfo lists: the in-order one
+    /// when every core issues in order, else the default.
+    pub fn neon_for(cores: &[Option<ArmCore>]) -> KernelKind {
+        if arm_cores::all_in_order(cores) {
+            KernelKind::NeonInOrder
+        } else {
+            KernelKind::Neon
+        }
+    }
+
+    /// The fastest kernel this CPU runs (on aarch64, the NEON schedule its
+    /// cores want, by their part numbers in /proc/cpuinfo).
     pub fn detect() -> Kernel {
-        [KernelKind::Neon, KernelKind::Avx2]
+        let neon = Self::neon_for(&arm_cores::cores_at(std::path::Path::new("/")));
+        [neon, KernelKind::Avx2]
             .into_iter()
             .find_map(|k| Self::get(k).ok())
             .unwrap_or(scalar::KERNEL)

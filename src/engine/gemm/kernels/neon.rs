@@ -8,8 +8,8 @@ use crate::engine::gemm::epilogue::{store_tile_generic, TileCtx};
 use crate::engine::simd::Neon;
 use std::arch::aarch64::*;
 
-const MR: usize = 8;
-const NR: usize = 12;
+pub(super) const MR: usize = 8;
+pub(super) const NR: usize = 12;
 
 pub(super) const KERNEL: Kernel = Kernel {
     kind: KernelKind::Neon,
@@ -93,12 +93,33 @@ unsafe fn micro_8x12_impl(
             b = b.add(NR);
         }
     }
+    // SAFETY: forwarded caller guarantees on c and ctx.
+    unsafe { finish(&acc, c, rs, cs, m, n, ctx) }
+}
 
+/// Stores an 8x12 register tile through the fused epilogue: the vector store
+/// when C (and a residual read now) have unit column stride, else through a
+/// buffer. Shared by every NEON schedule.
+///
+/// # Safety
+/// `c` is valid for the `m x n` tile at strides `(rs, cs)`; `ctx` pointers as
+/// in [`TileCtx::finish`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn finish(
+    acc: &[[float32x4_t; 3]; MR],
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    m: usize,
+    n: usize,
+    ctx: &TileCtx,
+) {
     let res_ok = ctx.residual.is_null() || ctx.res_cs == 1 || !ctx.last;
     if cs == 1 && res_ok {
         // SAFETY: NEON is in the aarch64 baseline; C's m x n tile has unit
         // column stride, as has the residual.
-        unsafe { store_tile::<Neon, MR, 3>(Neon::new(), &acc, m, n, c, rs, ctx) };
+        unsafe { store_tile::<Neon, MR, 3>(Neon::new(), acc, m, n, c, rs, ctx) };
     } else {
         let mut tile = [0.0f32; MR * NR];
         for (i, row) in acc.iter().enumerate() {
@@ -112,11 +133,11 @@ unsafe fn micro_8x12_impl(
     }
 }
 
-const CHAINS: usize = 16;
+pub(super) const CHAINS: usize = 16;
 
 /// # Safety
 /// The CPU supports NEON.
-unsafe fn fma_chains(iters: u64) -> f32 {
+pub(super) unsafe fn fma_chains(iters: u64) -> f32 {
     // SAFETY: forwarded.
     unsafe { fma_chains_impl(iters) }
 }
