@@ -168,8 +168,10 @@ impl Isa {
             KernelKind::Scalar => IsaKind::Scalar,
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx2 => IsaKind::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            KernelKind::Avx512 => IsaKind::Avx512,
             #[cfg(target_arch = "aarch64")]
-            KernelKind::Neon => IsaKind::Neon,
+            KernelKind::Neon | KernelKind::NeonInOrder => IsaKind::Neon,
             #[allow(unreachable_patterns)]
             _ => IsaKind::Scalar,
         })
