@@ -4,11 +4,15 @@
 //! independent FMAs against 14 loads: enough to keep both 512-bit FMA ports
 //! of Sapphire Rapids / Ice Lake server busy through the 4-cycle latency.
 //!
-//! A is column-packed (step p holds the panel's 12 rows), so the twelve
-//! broadcasts are fixed offsets from one pointer: read in place by rows,
-//! twelve row pointers would not fit the general-purpose registers. Tiles
-//! whose valid part is at most 16 columns wide (the right edge of C, e.g.
-//! 48 or 80 channels) compute one vector per row instead of two.
+//! A is read as twelve rows at stride `lda`, as the AVX2 kernel reads six,
+//! so a row-major A (a 1x1 convolution's NHWC input) is used in place and
+//! im2col patches are packed by rows, in contiguous copies. Column-packed A
+//! measured slower: its strided packing cost DenseNet-121's 3x3 convolutions
+//! (32 output channels, so each packed A value feeds only 64 FLOPs) a quarter
+//! of their speed (DenseNet-121 t1 b1 11.1 -> 17.9 img/s with rows), and GEMM
+//! 2048^3 went 127-135 -> 138-142 GFLOP/s. Tiles whose valid part is at most
+//! 16 columns wide (the right edge of C, e.g. 48 or 80 channels) compute one
+//! vector per row instead of two.
 
 use super::store::store_tile;
 use super::{Kernel, KernelKind};
@@ -25,7 +29,7 @@ pub(super) const KERNEL: Kernel = Kernel {
     mr: MR,
     nr: NR,
     lanes: LANES,
-    a_rows: false,
+    a_rows: true,
     // As for AVX2: the A micro-panel (12 x kc) stays in L1 while B's
     // micro-panels stream past it in order, each A panel finishing whole
     // rows of C.
@@ -38,14 +42,15 @@ pub(super) const KERNEL: Kernel = Kernel {
 
 /// # Safety
 /// The CPU supports AVX-512F, AVX2 and FMA (checked by kernel selection);
-/// `a` holds a column-packed micro-panel of `kc * 12` floats; `b` holds
+/// `a` points at 12 rows of `kc` readable floats at stride `lda` (the
+/// driver packs and zero-pads a block's last, partial panel); `b` holds
 /// `kc * 32` floats; `c` is valid for the `m x n` tile at strides `(rs, cs)`;
 /// `ctx` pointers as in [`TileCtx::finish`].
 #[allow(clippy::too_many_arguments)]
 unsafe fn micro_12x32(
     kc: usize,
     a: *const f32,
-    _lda: usize,
+    lda: usize,
     b: *const f32,
     c: *mut f32,
     rs: usize,
@@ -57,9 +62,9 @@ unsafe fn micro_12x32(
     // SAFETY: forwarded; selection guarantees AVX-512F.
     unsafe {
         if n <= LANES {
-            micro_tile::<1>(kc, a, b, c, rs, cs, m, n, ctx)
+            micro_tile::<1>(kc, a, lda, b, c, rs, cs, m, n, ctx)
         } else {
-            micro_tile::<2>(kc, a, b, c, rs, cs, m, n, ctx)
+            micro_tile::<2>(kc, a, lda, b, c, rs, cs, m, n, ctx)
         }
     }
 }
@@ -77,7 +82,7 @@ unsafe fn micro_12x32(
 unsafe fn row_12x32(
     kc: usize,
     a: *const f32,
-    _lda: usize,
+    lda: usize,
     b: *const f32,
     panels: usize,
     c: *mut f32,
@@ -90,7 +95,18 @@ unsafe fn row_12x32(
         // guarantee), so every offset below stays in bounds.
         unsafe {
             let t = ctx.right(col);
-            micro_tile::<2>(kc, a, b.add(p * kc * NR), c.add(col), rs, 1, MR, NR, &t);
+            micro_tile::<2>(
+                kc,
+                a,
+                lda,
+                b.add(p * kc * NR),
+                c.add(col),
+                rs,
+                1,
+                MR,
+                NR,
+                &t,
+            );
         }
     }
 }
@@ -102,7 +118,8 @@ unsafe fn row_12x32(
 #[allow(clippy::too_many_arguments)]
 unsafe fn micro_tile<const NV: usize>(
     kc: usize,
-    mut a: *const f32,
+    a: *const f32,
+    lda: usize,
     mut b: *const f32,
     c: *mut f32,
     rs: usize,
@@ -112,6 +129,9 @@ unsafe fn micro_tile<const NV: usize>(
     ctx: &TileCtx,
 ) {
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    // SAFETY: the 12 row starts lie inside A (caller's guarantee).
+    let rows: [*const f32; MR] = std::array::from_fn(|i| unsafe { a.add(i * lda) });
+    let mut p = 0usize;
     macro_rules! step {
         () => {{
             // SAFETY: each step reads one k of the B panel (NV of its two
@@ -122,12 +142,12 @@ unsafe fn micro_tile<const NV: usize>(
                 *x = unsafe { _mm512_loadu_ps(b.add(v * LANES)) };
             }
             for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm512_set1_ps(unsafe { *a.add(i) });
+                let ai = _mm512_set1_ps(unsafe { *rows[i].add(p) });
                 for (r, &x) in row.iter_mut().zip(&bv) {
                     *r = _mm512_fmadd_ps(ai, x, *r);
                 }
             }
-            a = unsafe { a.add(MR) };
+            p += 1;
             b = unsafe { b.add(NR) };
         }};
     }
