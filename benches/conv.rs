@@ -1,6 +1,7 @@
 //! Convolution-layer benchmarks: ResNet-50 v1.5's distinct convolution shapes at
 //! batch 1, each with every algorithm that applies, fused with BatchNorm and
-//! ReLU as in the model. Throughput is `Elements(flops)`, so "elem/s" reads as
+//! ReLU as in the model; and MobileNetV2 / EfficientNet-B0 depthwise layers
+//! with BatchNorm and ReLU6 or swish. Throughput is `Elements(flops)`, so "elem/s" reads as
 //! FLOP/s; one thread, the detected kernel unless `JOULEBENCH_KERNEL` says.
 //!
 //! ```text
@@ -31,7 +32,26 @@ const LAYERS: [(&str, usize, usize, usize, usize, usize, usize); 8] = [
     ("layer4_downsample_1x1s2", 14, 1024, 2048, 1, 2, 0),
 ];
 
-fn layer(hw: usize, cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Graph {
+/// MobileNetV2's and EfficientNet-B0's depthwise shapes (their time is in these
+/// layers): (name, input h=w, channels, kernel, stride, activation).
+const DEPTHWISE: [(&str, usize, usize, usize, usize, Activation); 4] = [
+    ("mbv2_dw_112x96s2", 112, 96, 3, 2, Activation::Relu6),
+    ("mbv2_dw_56x144", 56, 144, 3, 1, Activation::Relu6),
+    ("mbv2_dw_14x576", 14, 576, 3, 1, Activation::Relu6),
+    ("effb0_dw5x5_28x240", 28, 240, 5, 1, Activation::Swish),
+];
+
+#[allow(clippy::too_many_arguments)]
+fn layer(
+    hw: usize,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    groups: usize,
+    act: Activation,
+) -> Graph {
     let mut g = Graph::new("bench", hw, hw, cin);
     let fill = |n: usize, s: f32| {
         (0..n)
@@ -41,9 +61,9 @@ fn layer(hw: usize, cin: usize, cout: usize, k: usize, stride: usize, pad: usize
     let conv = Conv {
         cin,
         cout,
-        groups: 1,
+        groups,
         window: Window::square(k, stride, pad),
-        weights: fill(cout * cin * k * k, 0.1),
+        weights: fill(cout * cin / groups * k * k, 0.1),
         bias: None,
     };
     let c = g.push("conv", Op::Conv(Box::new(conv)), &[0]);
@@ -55,7 +75,7 @@ fn layer(hw: usize, cin: usize, cout: usize, k: usize, stride: usize, pad: usize
         eps: 1e-5,
     };
     let b = g.push("bn", Op::BatchNorm(bn), &[c]);
-    g.push("relu", Op::Activation(Activation::Relu), &[b]);
+    g.push("act", Op::Activation(act), &[b]);
     g
 }
 
@@ -67,7 +87,7 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(1))
         .sampling_mode(SamplingMode::Flat);
     for (name, hw, cin, cout, k, stride, pad) in LAYERS {
-        let g = layer(hw, cin, cout, k, stride, pad);
+        let g = layer(hw, cin, cout, k, stride, pad, 1, Activation::Relu);
         let Op::Conv(conv) = &g.nodes[1].op else {
             unreachable!()
         };
@@ -93,6 +113,24 @@ fn bench(c: &mut Criterion) {
                 bch.iter(|| black_box(s.run(black_box(&input)).expect("run")[0]))
             });
         }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("depthwise_conv");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sampling_mode(SamplingMode::Flat);
+    for (name, hw, ch, k, stride, act) in DEPTHWISE {
+        let g = layer(hw, ch, ch, k, stride, k / 2, ch, act);
+        let flops = g.flops_per_image().expect("shapes");
+        group.throughput(Throughput::Elements(flops as u64));
+        let mut s = Session::new(&g, &SessionOptions::default()).expect("session");
+        let input = vec![0.5f32; s.input_len()];
+        group.bench_function(name, |bch| {
+            bch.iter(|| black_box(s.run(black_box(&input)).expect("run")[0]))
+        });
     }
     group.finish();
 }

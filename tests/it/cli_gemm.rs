@@ -98,7 +98,7 @@ fn gemm_json_has_the_documented_keys() {
     assert!(gflops > 0.0 && gflops.is_finite(), "gflops = {gflops}");
     let kernel = obj["kernel"].as_str().expect("kernel is a string");
     assert!(
-        ["scalar", "avx2", "neon"].contains(&kernel),
+        ["scalar", "avx2", "avx512", "neon", "neon-inorder"].contains(&kernel),
         "kernel = {kernel}"
     );
     for key in ["mc", "nc", "kc"] {

@@ -265,6 +265,13 @@ fn kernels() -> Vec<Kernel> {
             "avx2 must be tested here"
         );
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        assert!(
+            ks.iter().any(|k| k.name() == "avx512"),
+            "avx512 must be tested here"
+        );
+    }
     #[cfg(target_arch = "aarch64")]
     assert!(
         ks.iter().any(|k| k.name() == "neon"),

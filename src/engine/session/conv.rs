@@ -37,18 +37,14 @@ pub(super) fn run_conv(
     if c.algo == ConvAlgo::Depthwise {
         let pool = gemm.pool();
         let row = ow * c.cout;
+        let isa = crate::engine::simd::Isa::of(gemm.kernel());
         par_rows(pool, out, row, |r, dst| {
-            conv::depthwise::row(x, &c.dw, &geom, r / oh, r % oh, dst);
-            let res = residual.map(|rv| &rv[r * row..(r + 1) * row]);
-            for (p, px) in dst.chunks_exact_mut(c.cout).enumerate() {
-                for (ch, v) in px.iter_mut().enumerate() {
-                    let mut t = *v + c.bias.as_ref().map_or(0.0, |b| b[ch]);
-                    if let Some(rv) = res {
-                        t += rv[p * c.cout + ch];
-                    }
-                    *v = c.act.apply(t);
-                }
-            }
+            let tail = conv::depthwise::Tail {
+                bias: c.bias.as_deref(),
+                residual: residual.map(|rv| &rv[r * row..(r + 1) * row]),
+                act: c.act,
+            };
+            conv::depthwise::row(isa, x, &c.dw, &geom, r / oh, r % oh, &tail, dst);
         });
         return Ok(());
     }

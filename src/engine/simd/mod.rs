@@ -85,6 +85,39 @@ pub(crate) trait Simd: Copy {
     /// Lane-wise `if a < b { x } else { y }` (false where either is NaN).
     fn select_lt(self, a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
 
+    /// `n` lanes from `p` (`n <= LANES`): a whole vector when `n == LANES`
+    /// (which callers make a constant where they can, so the test folds).
+    ///
+    /// # Safety
+    /// `p` must be valid for reading `n` floats.
+    #[inline(always)]
+    unsafe fn load_n(self, p: *const f32, n: usize) -> Self::V {
+        // SAFETY: the caller's guarantee.
+        unsafe {
+            if n == Self::LANES {
+                self.load(p)
+            } else {
+                self.load_part(p, n)
+            }
+        }
+    }
+
+    /// Writes the first `n` lanes of `v` (`n <= LANES`), as [`Simd::load_n`].
+    ///
+    /// # Safety
+    /// `p` must be valid for writing `n` floats.
+    #[inline(always)]
+    unsafe fn store_n(self, p: *mut f32, v: Self::V, n: usize) {
+        // SAFETY: the caller's guarantee.
+        unsafe {
+            if n == Self::LANES {
+                self.store(p, v)
+            } else {
+                self.store_part(p, v, n)
+            }
+        }
+    }
+
     /// `f` on each lane: for what has no vector form.
     #[inline(always)]
     fn map_lanes(self, v: Self::V, f: impl Fn(f32) -> f32) -> Self::V {
@@ -135,8 +168,10 @@ impl Isa {
             KernelKind::Scalar => IsaKind::Scalar,
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx2 => IsaKind::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            KernelKind::Avx512 => IsaKind::Avx512,
             #[cfg(target_arch = "aarch64")]
-            KernelKind::Neon => IsaKind::Neon,
+            KernelKind::Neon | KernelKind::NeonInOrder => IsaKind::Neon,
             #[allow(unreachable_patterns)]
             _ => IsaKind::Scalar,
         })

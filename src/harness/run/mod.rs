@@ -155,6 +155,7 @@ fn stopping() -> bool {
 fn nominal_gflops_per_thread() -> f64 {
     match Kernel::from_env().map(|k| k.name()) {
         Ok("avx2") => 40.0,
+        Ok("avx512") => 80.0,
         Ok("neon") => 12.0,
         _ => 3.0,
     }

@@ -7,6 +7,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 #[cfg(all(test, target_arch = "aarch64"))]
 mod mca_probe;
 #[cfg(target_arch = "aarch64")]
@@ -46,15 +48,18 @@ pub(crate) type FmaChains = unsafe fn(u64) -> f32;
 pub enum KernelKind {
     Scalar,
     Avx2,
+    /// AVX-512F (512-bit vectors, 32 registers).
+    Avx512,
     Neon,
     /// NEON scheduled for in-order cores (Cortex-A53, A55).
     NeonInOrder,
 }
 
 impl KernelKind {
-    pub const ALL: [KernelKind; 4] = [
+    pub const ALL: [KernelKind; 5] = [
         KernelKind::Scalar,
         KernelKind::Avx2,
+        KernelKind::Avx512,
         KernelKind::Neon,
         KernelKind::NeonInOrder,
     ];
@@ -63,6 +68,7 @@ impl KernelKind {
         match self {
             KernelKind::Scalar => "scalar",
             KernelKind::Avx2 => "avx2",
+            KernelKind::Avx512 => "avx512",
             KernelKind::Neon => "neon",
             KernelKind::NeonInOrder => "neon-inorder",
         }
@@ -86,11 +92,12 @@ impl FromStr for KernelKind {
         match s.trim().to_ascii_lowercase().as_str() {
             "scalar" => Ok(KernelKind::Scalar),
             "avx2" => Ok(KernelKind::Avx2),
+            "avx512" => Ok(KernelKind::Avx512),
             "neon" => Ok(KernelKind::Neon),
             "neon-inorder" => Ok(KernelKind::NeonInOrder),
             other => Err(EngineError::param(
                 "kernel",
-                format!("unknown kernel `{other}`; use scalar, avx2, neon or neon-inorder"),
+                format!("unknown kernel `{other}`; use scalar, avx2, avx512, neon or neon-inorder"),
             )),
         }
     }
@@ -158,6 +165,20 @@ impl Kernel {
                     Some("AVX2 exists only on x86-64".into())
                 }
             }
+            KernelKind::Avx512 => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if crate::engine::simd::Avx512::detect().is_some() {
+                        None
+                    } else {
+                        Some("the CPU lacks AVX-512F".into())
+                    }
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    Some("AVX-512 exists only on x86-64".into())
+                }
+            }
             KernelKind::Neon | KernelKind::NeonInOrder => {
                 #[cfg(target_arch = "aarch64")]
                 {
@@ -187,6 +208,8 @@ impl Kernel {
             KernelKind::Scalar => scalar::KERNEL,
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx2 => avx2::KERNEL,
+            #[cfg(target_arch = "x86_64")]
+            KernelKind::Avx512 => avx512::KERNEL,
             #[cfg(target_arch = "aarch64")]
             KernelKind::Neon => neon::KERNEL,
             #[cfg(target_arch = "aarch64")]
@@ -210,7 +233,7 @@ impl Kernel {
     /// cores want, by their part numbers in /proc/cpuinfo).
     pub fn detect() -> Kernel {
         let neon = Self::neon_for(&arm_cores::cores_at(std::path::Path::new("/")));
-        [neon, KernelKind::Avx2]
+        [neon, KernelKind::Avx512, KernelKind::Avx2]
             .into_iter()
             .find_map(|k| Self::get(k).ok())
             .unwrap_or(scalar::KERNEL)
