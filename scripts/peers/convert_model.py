@@ -46,6 +46,28 @@ def run_logged(cmd, cwd, log, timeout):
     return r.returncode, tail
 
 
+def private_copy(onnx_path, out):
+    """The model copied into OUTDIR for the converter: onnx2tf overwrites its
+    input with the simplified model and pnnx may write beside it, and the
+    user's file must stay as it is. External data is gathered into one file."""
+    import onnx
+    dst = os.path.join(out, "source.onnx")
+    m = onnx.load(onnx_path, load_external_data=False)
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer)
+    if external:
+        m = onnx.load(onnx_path)
+        onnx.save(m, dst, save_as_external_data=True, location="source.onnx.data")
+    else:
+        shutil.copyfile(onnx_path, dst)
+    return dst
+
+
+def remove_private_copy(out):
+    for f in ("source.onnx", "source.onnx.data"):
+        if os.path.exists(os.path.join(out, f)):
+            os.remove(os.path.join(out, f))
+
+
 def to_ncnn(onnx_path, out, chw, log, timeout):
     import importlib.util
     spec = importlib.util.find_spec("pnnx")
@@ -134,9 +156,10 @@ def main(argv):
     engine_install = NCNN_INSTALL if a.target == "ncnn" else LITERT_INSTALL
     try:
         import numpy as np
+        import onnx  # noqa: F401  the converter's private copy
         import onnxruntime  # noqa: F401  the check's reference
     except ImportError as e:
-        return missing(e, "pip install onnxruntime numpy")
+        return missing(e, "pip install onnx onnxruntime numpy")
     try:
         if a.target == "ncnn":
             import ncnn  # noqa: F401
@@ -145,13 +168,16 @@ def main(argv):
     except ImportError as e:
         return missing(e, engine_install)
     try:
-        files, conv, ver = (to_ncnn if a.target == "ncnn" else to_litert)(a.model, a.outdir, a.chw, log, a.timeout)
+        source = private_copy(a.model, a.outdir)
+        files, conv, ver = (to_ncnn if a.target == "ncnn" else to_litert)(source, a.outdir, a.chw, log, a.timeout)
     except ImportError as e:
         return missing(e, PNNX_INSTALL if a.target == "ncnn" else ONNX2TF_INSTALL)
     except subprocess.TimeoutExpired:
         return fail("model", f"the converter ran over {a.timeout:g} s (log: {log})", 1)
     except (RuntimeError, OSError) as e:
         return fail("model", e, 2)
+    finally:
+        remove_private_copy(a.outdir)
     x = seeded_images(np, [1, *a.chw], a.seed)
     try:
         ref, ref_name = reference(np, a.model, x)

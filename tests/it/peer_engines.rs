@@ -362,8 +362,9 @@ fn missing_packages_skip_their_points_with_the_install_command() {
     for (e, install) in [
         ("onnxruntime", "pip install onnxruntime numpy"),
         ("openvino", "pip install openvino numpy"),
-        ("litert", "pip install onnxruntime numpy"),
-        ("ncnn", "pip install onnxruntime numpy"),
+        // The converters also need onnx, for their private copy of the model.
+        ("litert", "pip install onnx onnxruntime numpy"),
+        ("ncnn", "pip install onnx onnxruntime numpy"),
     ] {
         let r = row(&rows, e, 1, 1);
         assert_eq!(r["status"], "skipped", "{r:?}");
@@ -466,4 +467,56 @@ fn a_missing_converter_skips_with_its_install_commands() {
             "{r:?}"
         );
     }
+}
+
+/// onnx2tf overwrites the file it is given with its simplified model; the
+/// converters must work on a private copy and leave the user's folder as it
+/// was. A stand-in onnx2tf that does exactly that clobbering proves it.
+#[test]
+fn converters_leave_the_users_model_untouched() {
+    let dir = common::cli::tmpdir("engines-private-copy");
+    let models = dir.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let model = models.join("m.onnx");
+    std::fs::copy(mobilenet(), &model).unwrap();
+    let before = std::fs::read(&model).unwrap();
+    let fake = dir.join("fake/onnx2tf");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(
+        fake.join("__init__.py"),
+        "import sys\n\
+         def main():\n    \
+             path = sys.argv[sys.argv.index('-i') + 1]\n    \
+             open(path, 'wb').write(b'clobbered by the stand-in onnx2tf')\n    \
+             open(path + '.beside', 'w').write('x')\n    \
+             sys.exit(1)\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = std::process::Command::new(common::python::python())
+        .args(["scripts/peers/convert_model.py", "litert"])
+        .arg(&model)
+        .arg(&out)
+        .args(["--chw", "3,64,64"])
+        .env("PYTHONPATH", dir.join("fake"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // The stand-in fails, so the conversion is reported as failed ...
+    assert!(stdout.contains("onnx2tf exited with 1"), "{stdout}");
+    // ... but the user's model and its folder are as they were.
+    assert!(
+        std::fs::read(&model).unwrap() == before,
+        "the model was modified"
+    );
+    let names: Vec<_> = std::fs::read_dir(&models)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("m.onnx")]);
+    // The private copy is gone too.
+    assert!(!out.join("source.onnx").exists());
 }
