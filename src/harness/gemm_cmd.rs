@@ -166,12 +166,57 @@ pub fn run_peak(threads: usize) -> Result<Peak, EngineError> {
 
 /// Human form of a [`Peak`].
 pub fn format_peak(p: &Peak) -> String {
-    format!(
+    let mut s = format!(
         "FMA peak ({} kernel)\n  per core    {:.1} GFLOP/s\n  {} threads   {:.1} GFLOP/s ({:.2}x one core)\n",
         p.kernel,
         p.per_core_gflops,
         p.threads,
         p.total_gflops,
         p.total_gflops / p.per_core_gflops
-    )
+    );
+    if let Some(e) = &p.expected {
+        s += &match (e.measured_flops_per_cycle, e.max_ghz, e.gflops_at_max) {
+            (Some(m), Some(g), Some(x)) => format!(
+                "  expected    {} flop/cycle ({}), {x:.1} GFLOP/s at {g:.2} GHz; measured {m:.1} flop/cycle\n",
+                e.flops_per_cycle, e.core
+            ),
+            _ => format!(
+                "  expected    {} flop/cycle ({}); no cpufreq maximum to compare against\n",
+                e.flops_per_cycle, e.core
+            ),
+        };
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::gemm::ExpectedPeak;
+    use std::path::Path;
+
+    #[test]
+    fn peak_shows_the_expected_figure_beside_the_measured() {
+        let board = |b: &str| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/boards")
+                .join(b)
+        };
+        let mut p = Peak {
+            kernel: "neon",
+            threads: 4,
+            per_core_gflops: 30.0,
+            total_gflops: 120.0,
+            expected: ExpectedPeak::at(&board("pi5-cortex-a76"), 30.0),
+        };
+        let s = format_peak(&p);
+        assert!(
+            s.contains("expected    16 flop/cycle (cortex-a76), 38.4 GFLOP/s at 2.40 GHz; measured 12.5 flop/cycle"),
+            "{s}"
+        );
+        p.expected = ExpectedPeak::at(&board("graviton2-neoverse-n1"), 30.0);
+        assert!(format_peak(&p).contains("16 flop/cycle (neoverse-n1); no cpufreq"));
+        p.expected = None;
+        assert!(!format_peak(&p).contains("expected"));
+    }
 }

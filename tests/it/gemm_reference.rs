@@ -273,10 +273,12 @@ fn kernels() -> Vec<Kernel> {
         );
     }
     #[cfg(target_arch = "aarch64")]
-    assert!(
-        ks.iter().any(|k| k.name() == "neon"),
-        "neon must be tested here"
-    );
+    for neon in ["neon", "neon-inorder"] {
+        assert!(
+            ks.iter().any(|k| k.name() == neon),
+            "{neon} must be tested here"
+        );
+    }
     ks
 }
 

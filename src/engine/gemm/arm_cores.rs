@@ -157,6 +157,12 @@ pub fn cores_at(root: &Path) -> Vec<Option<ArmCore>> {
         .unwrap_or_default()
 }
 
+impl serde::Serialize for ArmCore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// The first processor's core (the one sysfs's cpu0 caches describe).
 pub fn cpu0_core_at(root: &Path) -> Option<ArmCore> {
     cores_at(root).first().copied().flatten()
@@ -177,66 +183,66 @@ pub fn all_in_order(cores: &[Option<ArmCore>]) -> bool {
 mod tests {
     use super::*;
 
-    /// Captured /proc/cpuinfo of each board (tests/fixtures/cpuinfo).
+    /// Captured /proc/cpuinfo of each board (tests/fixtures/boards/*/proc/cpuinfo).
     pub(crate) const BOARDS: [(&str, &str, Option<ArmCore>); 12] = [
         (
             "pi3-cortex-a53",
-            include_str!("../../../tests/fixtures/cpuinfo/pi3-cortex-a53.txt"),
+            include_str!("../../../tests/fixtures/boards/pi3-cortex-a53/proc/cpuinfo"),
             Some(ArmCore::CortexA53),
         ),
         (
             "radxa-zero3-cortex-a55",
-            include_str!("../../../tests/fixtures/cpuinfo/radxa-zero3-cortex-a55.txt"),
+            include_str!("../../../tests/fixtures/boards/radxa-zero3-cortex-a55/proc/cpuinfo"),
             Some(ArmCore::CortexA55),
         ),
         (
             "jetson-nano-cortex-a57",
-            include_str!("../../../tests/fixtures/cpuinfo/jetson-nano-cortex-a57.txt"),
+            include_str!("../../../tests/fixtures/boards/jetson-nano-cortex-a57/proc/cpuinfo"),
             Some(ArmCore::CortexA57),
         ),
         (
             "pi4-cortex-a72",
-            include_str!("../../../tests/fixtures/cpuinfo/pi4-cortex-a72.txt"),
+            include_str!("../../../tests/fixtures/boards/pi4-cortex-a72/proc/cpuinfo"),
             Some(ArmCore::CortexA72),
         ),
         (
             "pi5-cortex-a76",
-            include_str!("../../../tests/fixtures/cpuinfo/pi5-cortex-a76.txt"),
+            include_str!("../../../tests/fixtures/boards/pi5-cortex-a76/proc/cpuinfo"),
             Some(ArmCore::CortexA76),
         ),
         (
             "jetson-orin-cortex-a78ae",
-            include_str!("../../../tests/fixtures/cpuinfo/jetson-orin-cortex-a78ae.txt"),
+            include_str!("../../../tests/fixtures/boards/jetson-orin-cortex-a78ae/proc/cpuinfo"),
             Some(ArmCore::CortexA78Ae),
         ),
         (
             "jetson-xavier-carmel",
-            include_str!("../../../tests/fixtures/cpuinfo/jetson-xavier-carmel.txt"),
+            include_str!("../../../tests/fixtures/boards/jetson-xavier-carmel/proc/cpuinfo"),
             Some(ArmCore::Carmel),
         ),
         (
             "graviton2-neoverse-n1",
-            include_str!("../../../tests/fixtures/cpuinfo/graviton2-neoverse-n1.txt"),
+            include_str!("../../../tests/fixtures/boards/graviton2-neoverse-n1/proc/cpuinfo"),
             Some(ArmCore::NeoverseN1),
         ),
         (
             "graviton3-neoverse-v1",
-            include_str!("../../../tests/fixtures/cpuinfo/graviton3-neoverse-v1.txt"),
+            include_str!("../../../tests/fixtures/boards/graviton3-neoverse-v1/proc/cpuinfo"),
             Some(ArmCore::NeoverseV1),
         ),
         (
             "graviton4-neoverse-v2",
-            include_str!("../../../tests/fixtures/cpuinfo/graviton4-neoverse-v2.txt"),
+            include_str!("../../../tests/fixtures/boards/graviton4-neoverse-v2/proc/cpuinfo"),
             Some(ArmCore::NeoverseV2),
         ),
         (
             "rk3399-big-little",
-            include_str!("../../../tests/fixtures/cpuinfo/rk3399-big-little.txt"),
+            include_str!("../../../tests/fixtures/boards/rk3399-big-little/proc/cpuinfo"),
             Some(ArmCore::CortexA53),
         ),
         (
             "x86-64",
-            include_str!("../../../tests/fixtures/cpuinfo/x86-64.txt"),
+            include_str!("../../../tests/fixtures/boards/x86-64/proc/cpuinfo"),
             None,
         ),
     ];

@@ -2,6 +2,7 @@
 //! detected caches (Low, Igual, Smith, Quintana-Ortí, "Analytical modeling is
 //! enough for high-performance BLIS", TOMS 2016), every value overridable.
 
+use super::arm_cores::{self, ArmCore};
 use crate::engine::EngineError;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -122,9 +123,79 @@ impl CacheInfo {
         info
     }
 
+    /// The caches of the machine whose `/sys` and `/proc` are below `root`
+    /// (`/` for this one; a fixture tree in tests): sysfs when it gives the L1d
+    /// and L2 the model needs, else cpu0's core from the table by its part in
+    /// /proc/cpuinfo (many Raspberry Pi and Jetson kernels expose no cache
+    /// sizes), else what sysfs gave with the model's defaults for the rest.
+    pub fn detect_at(root: &Path) -> CacheDetection {
+        let sysfs = Self::from_sysfs(root);
+        if sysfs.l1d.is_some() && sysfs.l2.is_some() {
+            return CacheDetection {
+                caches: sysfs,
+                source: CacheSource::Sysfs,
+                core: None,
+            };
+        }
+        match arm_cores::cpu0_core_at(root) {
+            Some(core) => {
+                let (l1d, l2, l3) = core.caches();
+                CacheDetection {
+                    caches: CacheInfo { l1d, l2, l3 },
+                    source: CacheSource::CpuinfoTable,
+                    core: Some(core),
+                }
+            }
+            None => CacheDetection {
+                caches: sysfs,
+                source: CacheSource::Default,
+                core: None,
+            },
+        }
+    }
+
     /// The caches of this machine.
     pub fn detect() -> CacheInfo {
-        Self::from_sysfs(Path::new("/"))
+        Self::detect_at(Path::new("/")).caches
+    }
+}
+
+/// Which source gave a machine's cache sizes (recorded in the manifest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheSource {
+    /// The kernel's cacheinfo files (`/sys/devices/system/cpu/cpu0/cache`).
+    Sysfs,
+    /// sysfs was silent: the table of ARM cores, by cpu0's `CPU part`.
+    CpuinfoTable,
+    /// Neither: the model's defaults for whatever sysfs did not give.
+    Default,
+}
+
+impl CacheSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheSource::Sysfs => "sysfs",
+            CacheSource::CpuinfoTable => "cpuinfo-table",
+            CacheSource::Default => "default",
+        }
+    }
+}
+
+/// [`CacheInfo::detect_at`]'s answer: the caches and where they came from
+/// (the run manifest's `caches`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct CacheDetection {
+    pub caches: CacheInfo,
+    pub source: CacheSource,
+    /// The table's core, when the table gave them.
+    pub core: Option<ArmCore>,
+}
+
+impl CacheDetection {
+    /// This machine's.
+    pub fn detect() -> CacheDetection {
+        CacheInfo::detect_at(Path::new("/"))
     }
 }
 

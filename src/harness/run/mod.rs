@@ -1184,6 +1184,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
                 "git_revision": machine::git_revision(),
                 "kernel": kernel.name(),
                 "auto_cache_config": { "mc": auto.mc, "nc": auto.nc, "kc": auto.kc },
+                "caches": crate::engine::gemm::CacheDetection::detect(),
                 "shard": opts.shard.map(|s| format!("{}/{}", s.index, s.count)),
                 "points_total": suite.points().len(),
                 "points_selected": points.len(),
