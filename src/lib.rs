@@ -5,5 +5,6 @@
 //! power sensors and hardware counters.
 
 pub mod engine;
+pub mod guard;
 pub mod harness;
 pub mod power;

@@ -2,6 +2,8 @@
 
 use super::{emit, Blocking, Format};
 use anyhow::Result;
+use joulebench::engine::EngineError;
+use joulebench::guard;
 use joulebench::harness::gemm_cmd::{self, GemmSpec};
 
 #[derive(clap::Args)]
@@ -28,6 +30,18 @@ pub struct GemmArgs {
 
 impl GemmArgs {
     pub fn run(self) -> Result<()> {
+        // A, B and C in f32, refused before they are allocated.
+        let (m, n, k) = (self.m, self.n, self.k);
+        let f32s = |a, b| guard::memory::bytes_of(&[a, b], 4);
+        let bytes = f32s(m, k)
+            .saturating_add(f32s(k, n))
+            .saturating_add(f32s(m, n));
+        guard::memory::check_fits(
+            &format!("gemm --m {m} --n {n} --k {k} (A, B and C in f32)"),
+            bytes,
+            "use smaller --m, --n and --k",
+        )
+        .map_err(EngineError::from)?;
         let spec = GemmSpec {
             m: self.m,
             n: self.n,

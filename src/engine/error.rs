@@ -16,9 +16,18 @@ pub enum EngineError {
     /// An ONNX model could not be imported.
     #[error(transparent)]
     Onnx(#[from] super::onnx::OnnxError),
+    /// Buffers that do not fit in the machine's memory.
+    #[error(transparent)]
+    TooLarge(Box<crate::guard::SizeError>),
     /// The thread pool could not be created.
     #[error("could not start a pool of {threads} threads: {reason}")]
     ThreadPool { threads: usize, reason: String },
+}
+
+impl From<crate::guard::SizeError> for EngineError {
+    fn from(e: crate::guard::SizeError) -> Self {
+        EngineError::TooLarge(Box::new(e))
+    }
 }
 
 impl EngineError {

@@ -229,6 +229,10 @@ pub struct MeterSample {
 /// Positions of the time, watts, volts and amps columns.
 type Columns = (usize, Option<usize>, Option<usize>, Option<usize>);
 
+/// Bytes of meter log read at once: hours of 1 kHz samples. A larger file is
+/// not a meter's log (or /dev/zero behind a link) and is refused unread.
+const MAX_LOG_CHUNK: u64 = 1 << 30;
+
 /// Reads a meter log incrementally (complete lines only, until `finish`).
 pub struct LogReader {
     path: PathBuf,
@@ -272,8 +276,9 @@ impl LogReader {
             path: self.path.clone(),
             reason: e.to_string(),
         };
-        let mut f = std::fs::File::open(&self.path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
+        // A FIFO or a device named as the log would block or never end.
+        let (mut f, len) = crate::guard::open_regular(&self.path, "meter log").map_err(|e| {
+            if e.is_missing() {
                 PowerError::Unavailable {
                     source_name: "external".into(),
                     reason: format!(
@@ -282,22 +287,31 @@ impl LogReader {
                     ),
                 }
             } else {
-                PowerError::Io {
-                    path: self.path.clone(),
-                    reason: e.to_string(),
-                }
+                PowerError::malformed(&self.path, None, e.detail())
             }
         })?;
-        let len = f.metadata().map_err(io)?.len();
         if len < self.offset {
             return Err(PowerError::Io {
                 path: self.path.clone(),
                 reason: "the meter log shrank while it was followed (rotated or rewritten?)".into(),
             });
         }
+        if len - self.offset > MAX_LOG_CHUNK {
+            return Err(PowerError::malformed(
+                &self.path,
+                None,
+                format!(
+                    "{} new bytes since the last read, more than the {MAX_LOG_CHUNK} a meter \
+                     writes in a run's window; is this the meter's log?",
+                    len - self.offset
+                ),
+            ));
+        }
         f.seek(SeekFrom::Start(self.offset)).map_err(io)?;
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf).map_err(io)?;
+        f.take(len - self.offset)
+            .read_to_end(&mut buf)
+            .map_err(io)?;
         let end = if all {
             buf.len()
         } else {

@@ -228,7 +228,16 @@ impl Sysfs {
         if self.deny.iter().any(|d| d == path) {
             return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
         }
-        std::fs::read_to_string(path).map(|s| s.trim().to_string())
+        // A sysfs attribute is a page at most; a FIFO or /dev/zero planted in a
+        // fixture tree must neither block nor fill memory.
+        crate::guard::read_capped_string(
+            path,
+            "sensor file",
+            SYSFS_CAP,
+            "a sysfs attribute holds (one page); is the sysfs root right?",
+        )
+        .map(|s| s.trim().to_string())
+        .map_err(std::io::Error::from)
     }
 
     /// Reads a file holding one integer (sysfs attributes); errors name the
@@ -307,7 +316,20 @@ fn natural_key(p: &Path) -> Vec<(String, u64)> {
     key
 }
 
+/// Bytes a sysfs attribute can hold (the kernel's page).
+const SYSFS_CAP: u64 = 64 << 10;
+
 pub(crate) fn io_error(path: &Path, e: std::io::Error, denied_hint: &str) -> PowerError {
+    // Not a file to read at all (a FIFO, a device, too large, a symlink loop):
+    // the sysfs root or the named file is wrong, which is bad input.
+    if let Some(fe) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<crate::guard::FileError>())
+    {
+        if !fe.is_permission() {
+            return PowerError::malformed(path, None, fe.detail());
+        }
+    }
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         PowerError::Permission {
             path: path.to_path_buf(),
@@ -749,6 +771,25 @@ pub fn figures(window: &Window, idle_w: Option<f64>, images: usize) -> PowerFigu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_or_device_as_a_sensor_file_is_bad_input_not_a_hang() {
+        let d = std::env::temp_dir().join(format!("jb-sysfs-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let fifo = d.join("energy_uj");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let zero = d.join("power1_input");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let sysfs = Sysfs::new(&d);
+        for (p, kind) in [(&fifo, "FIFO"), (&zero, "character device")] {
+            let e = sysfs.read_u64(p, "hint").unwrap_err();
+            assert!(e.is_bad_input(), "{e}");
+            assert!(matches!(e, PowerError::Malformed { .. }), "{e}");
+            assert!(e.to_string().contains(kind), "{e}");
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn trapezoid_matches_an_analytic_power_curve_within_half_a_percent() {

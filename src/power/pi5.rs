@@ -10,7 +10,6 @@
 
 use super::{PowerError, Probe, Rail, RailKind, Sampled};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The underestimate, as stated in the manifest and by `sensors`.
 pub const UNDERESTIMATE_NOTE: &str = "sum of the PMIC's output rails (V x I): it misses the 5 V consumers (USB ports, fan, HDMI 5 V) and the PMIC's conversion losses, so it underestimates the board's input power; use an external USB meter for absolute watts";
@@ -81,35 +80,34 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<PmicRail>, PowerError> {
         .collect())
 }
 
-/// Runs `<command> pmic_read_adc`.
+/// Time `vcgencmd` gets to answer: it answers in milliseconds, a hung
+/// firmware mailbox never does.
+pub const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Output `vcgencmd` may print: `pmic_read_adc` prints about 2 KiB.
+pub const COMMAND_OUTPUT_CAP: usize = 1 << 20;
+
+/// Runs `<command> pmic_read_adc`, killed after [`COMMAND_TIMEOUT`] or
+/// [`COMMAND_OUTPUT_CAP`] bytes of output.
 pub fn run(command: &str) -> Result<String, PowerError> {
-    let out = Command::new(command)
-        .arg("pmic_read_adc")
-        .output()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                PowerError::Unavailable {
-                    source_name: "pi5".into(),
-                    reason: format!("`{command}` not found (vcgencmd is on Raspberry Pi OS; set `command` to its path)"),
-                }
-            } else {
-                PowerError::Io {
-                    path: PathBuf::from(command),
-                    reason: e.to_string(),
-                }
-            }
-        })?;
-    if !out.status.success() {
-        return Err(PowerError::Io {
-            path: PathBuf::from(command),
+    run_limited(command, COMMAND_TIMEOUT)
+}
+
+fn run_limited(command: &str, timeout: std::time::Duration) -> Result<String, PowerError> {
+    use crate::guard::CommandError;
+    match crate::guard::run_bounded(command, &["pmic_read_adc"], timeout, COMMAND_OUTPUT_CAP) {
+        Ok(out) => Ok(out.stdout),
+        Err(CommandError::NotFound { .. }) => Err(PowerError::Unavailable {
+            source_name: "pi5".into(),
             reason: format!(
-                "`{command} pmic_read_adc` failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
+                "`{command}` not found (vcgencmd is on Raspberry Pi OS; set `command` to its path)"
             ),
-        });
+        }),
+        Err(e) => Err(PowerError::Io {
+            path: PathBuf::from(command),
+            reason: e.to_string(),
+        }),
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Reads the PMIC through the command.
@@ -180,6 +178,34 @@ pub fn open(command: &str, rate_hz: f64, min_samples: usize) -> Result<Sampled, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fake_vcgencmd(name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let d = std::env::temp_dir().join(format!("jb-vcgencmd-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("vcgencmd");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_hanging_or_endless_vcgencmd_is_an_error_not_a_hang_or_a_panic() {
+        let hang = fake_vcgencmd("hang", "sleep 60");
+        let start = std::time::Instant::now();
+        let e = run_limited(
+            hang.to_str().unwrap(),
+            std::time::Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("did not finish"), "{e}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        let endless = fake_vcgencmd("endless", "yes current");
+        let e = run(endless.to_str().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("printed more than"), "{e}");
+        let e = run("/nonexistent/vcgencmd").unwrap_err();
+        assert!(matches!(e, PowerError::Unavailable { .. }), "{e}");
+    }
 
     #[test]
     fn lines_without_a_voltage_or_current_are_skipped_and_bad_lines_named() {

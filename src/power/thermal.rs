@@ -6,7 +6,6 @@
 use super::Sysfs;
 use serde::Serialize;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// Words in a zone type, hwmon name or label that mark a CPU/SoC sensor
 /// (Raspberry Pi `cpu-thermal`, Jetson `CPU-therm`/`SOC-therm`, x86
@@ -98,20 +97,17 @@ pub fn read_max_c(sysfs: &Sysfs, sensors: &[TempSensor]) -> Option<f64> {
 /// frequency capped, currently throttled, soft temperature limit.
 pub const THROTTLED_NOW_BITS: u32 = 0xF;
 
-/// Runs `<command> get_throttled` and parses `throttled=0x...`.
+/// Runs `<command> get_throttled` and parses `throttled=0x...`; the command
+/// is killed after 5 s or 1 MiB of output.
 pub fn vc_throttled(command: &str) -> Result<u32, String> {
-    let out = Command::new(command)
-        .arg("get_throttled")
-        .output()
-        .map_err(|e| format!("`{command} get_throttled` could not run: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{command} get_throttled` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    parse_throttled(&String::from_utf8_lossy(&out.stdout))
+    let out = crate::guard::run_bounded(
+        command,
+        &["get_throttled"],
+        super::pi5::COMMAND_TIMEOUT,
+        super::pi5::COMMAND_OUTPUT_CAP,
+    )
+    .map_err(|e| e.to_string())?;
+    parse_throttled(&out.stdout)
 }
 
 pub fn parse_throttled(text: &str) -> Result<u32, String> {

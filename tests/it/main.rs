@@ -16,6 +16,7 @@ mod cli_run;
 mod cli_tune;
 mod engine_layers;
 mod gemm_reference;
+mod hostile_input;
 mod models_zoo;
 mod onnx_import;
 mod onnx_node_tests;

@@ -15,7 +15,7 @@ use joulebench::engine::session::{Session, SessionOptions};
 use proptest::prelude::*;
 use prost::Message;
 
-fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+pub(crate) fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
     let shape = proto::TensorShapeProto {
         dim: dims
             .iter()
@@ -41,7 +41,7 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
     }
 }
 
-fn tensor(name: &str, dims: &[i64], data: Vec<f32>) -> TensorProto {
+pub(crate) fn tensor(name: &str, dims: &[i64], data: Vec<f32>) -> TensorProto {
     // raw_data, as exporters write it.
     TensorProto {
         name: name.into(),
@@ -61,7 +61,7 @@ fn ints(name: &str, v: &[i64]) -> AttributeProto {
     }
 }
 
-fn node(
+pub(crate) fn node(
     op: &str,
     name: &str,
     inputs: &[&str],
@@ -80,7 +80,10 @@ fn node(
 
 /// Conv 3x3 (asymmetric pads, stride 2) -> Relu -> GlobalAveragePool ->
 /// Flatten -> Gemm, on a `batch x 4 x 9 x 8` input (`None`: symbolic batch).
-fn small_model(batch: Option<i64>, extra: Option<NodeProto>) -> (Vec<u8>, Vec<f32>, Vec<f32>) {
+pub(crate) fn small_model(
+    batch: Option<i64>,
+    extra: Option<NodeProto>,
+) -> (Vec<u8>, Vec<f32>, Vec<f32>) {
     let mut rng = Rng::new(7);
     let w = rng.signed_vec(6 * 4 * 3 * 3);
     let fc = rng.signed_vec(5 * 6);

@@ -253,9 +253,7 @@ impl Gemm {
         parallel: ParallelLoop,
     ) -> Result<Gemm, EngineError> {
         cache.validate()?;
-        if threads == 0 {
-            return Err(EngineError::param("threads", "must be at least 1"));
-        }
+        threads::check_threads(threads)?;
         let pool = if threads > 1 {
             Some(threads::pool(threads)?)
         } else {

@@ -21,12 +21,35 @@ thread_local! {
     static POOLS: RefCell<HashMap<usize, Arc<ThreadPool>>> = RefCell::new(HashMap::new());
 }
 
-/// A rayon pool of exactly `threads` workers, the calling thread among them
-/// when it is not already a worker of another pool.
-pub fn pool(threads: usize) -> Result<Arc<ThreadPool>, EngineError> {
+/// Threads a run may ask for: oversubscribing the cores is a legitimate
+/// experiment, tens of thousands of threads are a typo.
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (8 * cores).max(256)
+}
+
+/// Refuses 0 threads and more than [`max_threads`].
+pub fn check_threads(threads: usize) -> Result<(), EngineError> {
     if threads == 0 {
         return Err(EngineError::param("threads", "must be at least 1"));
     }
+    let max = max_threads();
+    if threads > max {
+        return Err(EngineError::param(
+            "threads",
+            format!(
+                "{threads} is more than the {max} this machine allows (8 per logical CPU, at \
+                 least 256); use at most {max}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A rayon pool of exactly `threads` workers, the calling thread among them
+/// when it is not already a worker of another pool.
+pub fn pool(threads: usize) -> Result<Arc<ThreadPool>, EngineError> {
+    check_threads(threads)?;
     if let Some(p) = POOLS.with(|m| m.borrow().get(&threads).cloned()) {
         return Ok(p);
     }
@@ -48,4 +71,29 @@ pub fn pool(threads: usize) -> Result<Arc<ThreadPool>, EngineError> {
     let p = Arc::new(p);
     POOLS.with(|m| m.borrow_mut().insert(threads, Arc::clone(&p)));
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_thread_counts_are_refused_before_any_thread_starts() {
+        assert!(check_threads(1).is_ok());
+        assert!(check_threads(max_threads()).is_ok());
+        for bad in [0, max_threads() + 1, 100_000] {
+            let e = pool(bad).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    EngineError::InvalidParameter {
+                        name: "threads",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+        }
+        assert!(pool(100_000).unwrap_err().to_string().contains("100000"));
+    }
 }

@@ -134,6 +134,9 @@ pub struct NodeProblem {
 pub enum OnnxError {
     #[error("{path}: cannot read the model: {reason}")]
     Io { path: String, reason: String },
+    /// The file is not one to read (a FIFO, a device, too large, missing).
+    #[error(transparent)]
+    File(Box<crate::guard::FileError>),
     #[error(
         "{path}: not a valid ONNX model ({reason}); check that the file is complete \
          and was saved with onnx.save"
@@ -213,13 +216,25 @@ impl Model {
     }
 }
 
+/// Bytes a protobuf can hold (2 GiB): larger ONNX files do not exist.
+const MAX_PROTOBUF: u64 = 2 << 30;
+
+/// Reads an ONNX file: a regular file (no FIFO or device) of at most 2 GiB.
+fn read_model_file(path: &Path, what: &str) -> Result<Vec<u8>, OnnxError> {
+    crate::guard::read_capped(
+        path,
+        what,
+        MAX_PROTOBUF,
+        "a protobuf can hold (2 GiB); larger models keep their weights as external data \
+         (onnx.save(..., save_as_external_data=True))",
+    )
+    .map_err(|e| OnnxError::File(Box::new(e)))
+}
+
 /// Imports the model at `path`; external data is read relative to its directory.
 pub fn load(path: &Path, opts: &ImportOptions) -> Result<Model, OnnxError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| OnnxError::Io {
-        path: shown.clone(),
-        reason: e.to_string(),
-    })?;
+    let bytes = read_model_file(path, "ONNX model")?;
     let base = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_stem()
@@ -247,10 +262,7 @@ pub fn import_bytes(
 /// Reads a `TensorProto` file (ONNX's test data `input_0.pb`, `output_0.pb`).
 pub fn load_tensor(path: &Path) -> Result<(String, Tensor), OnnxError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| OnnxError::Io {
-        path: shown.clone(),
-        reason: e.to_string(),
-    })?;
+    let bytes = read_model_file(path, "ONNX tensor")?;
     let t = proto::TensorProto::decode(bytes.as_slice()).map_err(|e| OnnxError::Decode {
         path: shown.clone(),
         reason: e.to_string(),

@@ -235,9 +235,19 @@ fn read_external(t: &TensorProto, base: Option<&Path>, len: usize) -> Result<Vec
             ));
         }
     }
-    let path = base.join(rel);
-    let mut f = std::fs::File::open(&path)
-        .map_err(|e| format!("cannot open external data {}: {e}", path.display()))?;
+    // Symlinks are resolved: a location that is a link out of the model's
+    // folder would otherwise read any file the user can read as weights.
+    let path = crate::guard::resolve_inside(base, rel, "external data")
+        .map_err(|e| format!("{e} (location `{location}`)"))?;
+    let (mut f, size) =
+        crate::guard::open_regular(&path, "external data").map_err(|e| e.to_string())?;
+    if offset.checked_add(len as u64).is_none_or(|end| end > size) {
+        return Err(format!(
+            "external data {} has {size} bytes, needs {len} at offset {offset}; \
+             is the model's data file complete?",
+            path.display()
+        ));
+    }
     f.seek(SeekFrom::Start(offset))
         .map_err(|e| format!("cannot seek in {}: {e}", path.display()))?;
     let mut buf = Vec::new();
@@ -351,6 +361,25 @@ mod tests {
         }
         let e = decode(&external("w/data.bin", 3), None).unwrap_err();
         assert!(e.contains("from a file"), "{e}");
+        // A symlink out of the model's folder is refused, one inside is followed.
+        std::fs::write(dir.join("../jb-ext-secret"), &bytes).unwrap();
+        let _ = std::fs::remove_file(dir.join("link_out"));
+        let _ = std::fs::remove_file(dir.join("link_in"));
+        std::os::unix::fs::symlink(dir.join("../jb-ext-secret"), dir.join("link_out")).unwrap();
+        std::os::unix::fs::symlink("w/data.bin", dir.join("link_in")).unwrap();
+        let e = decode(&external("link_out", 3), Some(&dir)).unwrap_err();
+        assert!(e.contains("outside") && e.contains("link_out"), "{e}");
+        assert_eq!(
+            decode(&external("link_in", 3), Some(&dir))
+                .unwrap()
+                .floats(),
+            vec![4.0, -8.5]
+        );
+        // A FIFO is refused without blocking.
+        let _ = std::fs::remove_file(dir.join("w/pipe"));
+        nix::unistd::mkfifo(&dir.join("w/pipe"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = decode(&external("w/pipe", 0), Some(&dir)).unwrap_err();
+        assert!(e.contains("FIFO"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -213,6 +213,7 @@ impl Session {
             Some(_) => 1,
             None => batch,
         };
+        self.check_memory(batch, repeat)?;
         self.batch = batch;
         self.repeat = repeat;
         self.bufs = self
@@ -231,6 +232,33 @@ impl Session {
             }
         }
         self.scratch = vec![0.0; self.scratch_per_image * repeat];
+        Ok(())
+    }
+
+    /// Refuses a batch whose activation buffers do not fit in memory, before
+    /// allocating them (an allocation that fails aborts the process).
+    fn check_memory(&self, batch: usize, repeat: usize) -> Result<(), EngineError> {
+        let per_item: u128 = self.buf_per_image.iter().map(|&l| l as u128).sum::<u128>()
+            + self.scratch_per_image as u128;
+        let bytes = per_item
+            .saturating_mul(repeat as u128)
+            .saturating_mul(std::mem::size_of::<f32>() as u128);
+        // Images are NHWC inside the engine; users know them as NCHW.
+        let d = &self.input_dims;
+        let (names, dims) = match d.as_slice() {
+            [n, h, w, c] => ("NxCxHxW ", vec![*n, *c, *h, *w]),
+            _ => ("", d.clone()),
+        };
+        let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+        crate::guard::memory::check_fits(
+            &format!(
+                "model {} with input {names}{} at batch {batch}",
+                self.graph_name,
+                dims.join("x")
+            ),
+            bytes,
+            "use a smaller batch or a smaller input shape",
+        )?;
         Ok(())
     }
 
