@@ -6,7 +6,6 @@
 use super::PeerFailure;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -137,10 +136,7 @@ pub fn run_program(
     limits: Limits,
     hooks: &mut dyn WindowHooks,
 ) -> Result<ProgramOutput, PeerFailure> {
-    // Resolved before spawning: where fork and exec are emulated (QEMU user
-    // mode) a program that is not there shows up as exit 127, not NotFound.
-    // A file that is there but not executable is left to spawn, which says so.
-    if which::which(program).is_err() && !(program.contains('/') && Path::new(program).exists()) {
+    if !crate::guard::program_exists(program) {
         let e = std::io::Error::from(std::io::ErrorKind::NotFound);
         return Err(spawn_failure(program, &e, hint));
     }
