@@ -18,10 +18,21 @@ pub enum SourceKind {
     Pi5,
     External,
     Estimate,
+    /// The first of [`AUTO_ORDER`] that opens here, else the estimate.
+    Auto,
 }
 
+/// What `power = "auto"` tries, in order, before falling back to the
+/// estimate: measured sources only (an external meter needs its log named).
+pub const AUTO_ORDER: [SourceKind; 4] = [
+    SourceKind::Rapl,
+    SourceKind::Ina3221,
+    SourceKind::Hwmon,
+    SourceKind::Pi5,
+];
+
 impl SourceKind {
-    pub const ALL: [SourceKind; 7] = [
+    pub const ALL: [SourceKind; 8] = [
         SourceKind::None,
         SourceKind::Rapl,
         SourceKind::Hwmon,
@@ -29,6 +40,7 @@ impl SourceKind {
         SourceKind::Pi5,
         SourceKind::External,
         SourceKind::Estimate,
+        SourceKind::Auto,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +52,7 @@ impl SourceKind {
             SourceKind::Pi5 => "pi5",
             SourceKind::External => "external",
             SourceKind::Estimate => "estimate",
+            SourceKind::Auto => "auto",
         }
     }
 
@@ -66,6 +79,8 @@ impl SourceKind {
                 "follow_timeout_s",
             ],
             SourceKind::Estimate => &["idle_watts", "core_watts"],
+            // The estimate's coefficients, for when it is the fallback.
+            SourceKind::Auto => &["idle_watts", "core_watts"],
         }
     }
 }
@@ -206,6 +221,44 @@ impl PowerConfig {
             SourceKind::Estimate => {
                 Box::new(estimate::Estimate::new(self.idle_watts, self.core_watts)?)
             }
+            SourceKind::Auto => return self.build_auto(sysfs).map(Some),
         }))
+    }
+
+    /// `auto`: the first measured source that opens, each with its own
+    /// default rate unless the suite set one, else the labelled estimate.
+    fn build_auto(&self, sysfs: &Sysfs) -> Result<Box<dyn PowerSource>, PowerError> {
+        for kind in AUTO_ORDER.into_iter().chain([SourceKind::Estimate]) {
+            let mut c = self.clone();
+            c.source = kind;
+            // hwmon refuses to guess between several power devices; auto
+            // takes them by name, in order, so the choice is repeatable.
+            let devices = if kind == SourceKind::Hwmon {
+                let mut names: Vec<String> = hwmon::class_devices(sysfs)
+                    .into_iter()
+                    .filter(|d| !d.channels.is_empty())
+                    .map(|d| d.name)
+                    .collect();
+                names.sort();
+                names.dedup();
+                names.into_iter().map(Some).collect()
+            } else {
+                vec![None]
+            };
+            for device in devices {
+                if device.is_some() {
+                    c.device = device;
+                }
+                match c.build(sysfs) {
+                    Ok(Some(s)) => return Ok(s),
+                    Ok(None) => {}
+                    Err(e) if kind == SourceKind::Estimate => return Err(e),
+                    Err(_) => {}
+                }
+            }
+        }
+        Err(PowerError::Config(
+            "no power source, not even the estimate".into(),
+        ))
     }
 }

@@ -39,6 +39,8 @@ pub struct SensorsReport {
     pub counters: CounterStatus,
     /// The suite setting for the best source found.
     pub suggested: String,
+    /// The source `power = "auto"` would use here (or why it would fail).
+    pub auto_picks: String,
 }
 
 fn absent(source: &str, setting: &str, reason: String) -> SourceReport {
@@ -182,11 +184,19 @@ pub fn discover(sysfs: &Sysfs, vcgencmd: &str, seconds: f64) -> SensorsReport {
         .find(|s| s.found && s.reason.is_none() && !s.estimated)
         .or_else(|| sources.iter().find(|s| s.source == "estimate"))
         .map_or_else(|| "power = \"none\"".into(), |s| s.setting.clone());
+    let mut auto = cfg(SourceKind::Auto);
+    auto.rate_hz = None;
+    let auto_picks = match auto.build(sysfs) {
+        Ok(Some(s)) => s.describe()["source"].as_str().unwrap_or("?").to_string(),
+        Ok(None) => "nothing".into(),
+        Err(e) => format!("nothing: {e}"),
+    };
     SensorsReport {
         sysfs_root: sysfs.root().display().to_string(),
         sources,
         counters: Counters::probe().status().clone(),
         suggested,
+        auto_picks,
     }
 }
 
@@ -242,6 +252,7 @@ impl SensorsReport {
             let _ = writeln!(s, "  not available: {}: {why}", names.join(", "));
         }
         let _ = writeln!(s, "suggested suite setting: {}", self.suggested);
+        let _ = writeln!(s, "power = \"auto\" would use: {}", self.auto_picks);
         s
     }
 }

@@ -372,3 +372,33 @@ fn a_malformed_meter_log_names_file_and_line() {
         "{msg}"
     );
 }
+
+#[test]
+fn auto_takes_the_first_measured_source_that_opens_else_the_labelled_estimate() {
+    let name = |root: &Path, cmd: &str| {
+        let mut c = config(SourceKind::Auto);
+        c.command = cmd.to_string();
+        let s = c
+            .build(&Sysfs::new(root))
+            .unwrap()
+            .expect("auto always builds");
+        s.describe()["source"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let no_pi = "/nonexistent/vcgencmd";
+    assert_eq!(name(&fixture("rapl"), no_pi), "rapl");
+    assert_eq!(name(&fixture("jetson-orin-nx"), no_pi), "ina3221");
+    assert_eq!(name(&fixture("hwmon"), no_pi), "hwmon");
+    // No sysfs source: the Pi 5 PMIC through its command, then the estimate.
+    let empty = tmpdir("auto-empty");
+    let pi5 = fixture("pi5/vcgencmd").display().to_string();
+    assert_eq!(name(&empty, &pi5), "pi5");
+    assert_eq!(name(&empty, no_pi), "estimate");
+    let mut c = config(SourceKind::Auto);
+    c.command = no_pi.into();
+    let mut est = c.build(&Sysfs::new(&empty)).unwrap().unwrap();
+    let w = window(est.as_mut(), 50);
+    assert!(w.estimated && w.energy_j.is_some(), "{w:?}");
+}

@@ -54,6 +54,11 @@ fn shipped_suites_validate() {
     let smoke = Suite::load(&dir.join("smoke.toml")).unwrap();
     let pts = smoke.points();
     assert!(pts.iter().all(|p| p.model == "tiny" && p.threads <= 2));
+    // The quick start shows J/image on any machine.
+    assert!(smoke
+        .experiments
+        .iter()
+        .all(|e| e.measurement.power.source == joulebench::power::SourceKind::Auto));
     // The regression gate: few points, one thread, small models.
     let ci = Suite::load(&dir.join("ci.toml")).unwrap();
     let pts = ci.points();
