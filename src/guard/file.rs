@@ -166,6 +166,46 @@ fn open_error(what: &str, path: &Path, e: std::io::Error) -> FileError {
     }
 }
 
+/// Checks, before any work, that writing `path` (a new file renamed into
+/// place) replaces nothing but a regular file: a FIFO, device, directory or
+/// symlink there is the user's, and renaming over it would destroy it.
+pub fn check_output(path: &Path, what: &str) -> Result<(), FileError> {
+    let refuse = |kind: &'static str| {
+        Err(FileError::Io {
+            what: what.into(),
+            path: path.into(),
+            reason: format!(
+                "is {kind}; joulebench writes a new regular file and never replaces anything                  else: name a regular file or a new path"
+            ),
+            kind: std::io::ErrorKind::AlreadyExists,
+        })
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => refuse("a symlink"),
+        Ok(m) if !m.file_type().is_file() => refuse(kind_name(&m.file_type())),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if parent.is_dir() {
+                Ok(())
+            } else {
+                Err(FileError::Missing {
+                    what: what.into(),
+                    path: path.into(),
+                    reason: format!(
+                        "its folder {} does not exist; create it first",
+                        parent.display()
+                    ),
+                })
+            }
+        }
+        Err(e) => Err(open_error(what, path, e)),
+    }
+}
+
 /// Opens `path` for reading if it is a regular file (symlinks followed), with
 /// its size. `what` names the file in messages ("ONNX model", "meter log").
 pub fn open_regular(path: &Path, what: &str) -> Result<(File, u64), FileError> {

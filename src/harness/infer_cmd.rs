@@ -196,6 +196,12 @@ pub fn run_infer(spec: &InferSpec) -> Result<InferReport, HarnessError> {
             "must be at least 1",
         )));
     }
+    if let Some(path) = &spec.output {
+        crate::guard::check_output(path, "output file").map_err(|e| HarnessError::Usage {
+            name: "output",
+            reason: e.to_string(),
+        })?;
+    }
     let npy = spec.input.as_ref().map(|p| npy::read(p)).transpose()?;
     // A model whose input dims are all declared is checked against the data
     // below (naming the .npy); only one with symbolic dims needs them now.

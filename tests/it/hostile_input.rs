@@ -189,3 +189,52 @@ fn external_data_behind_a_symlink_out_of_the_models_folder_is_refused() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+#[test]
+fn infer_output_never_replaces_a_fifo_a_symlink_or_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = cli::tmpdir("output");
+    let model = Path::new("tiny").to_path_buf();
+    let fifo = d.join("out.npy");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let out = fifo.display().to_string();
+    assert_bad_input(
+        &strs(&infer(&model, &["--output", &out])),
+        &["FIFO", "out.npy"],
+    );
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    // A symlink to a file of the user's: neither it nor its target changes.
+    let kept = d.join("kept.txt");
+    std::fs::write(&kept, "mine").unwrap();
+    let link = d.join("link.npy");
+    std::os::unix::fs::symlink(&kept, &link).unwrap();
+    let out = link.display().to_string();
+    assert_bad_input(&strs(&infer(&model, &["--output", &out])), &["symlink"]);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "mine");
+    assert_bad_input(
+        &strs(&infer(&model, &["--output", "/dev/full"])),
+        &["character device"],
+    );
+    assert!(std::fs::symlink_metadata("/dev/full")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    let out = d.join("no-such-dir/out.npy").display().to_string();
+    assert_bad_input(
+        &strs(&infer(&model, &["--output", &out])),
+        &["does not exist"],
+    );
+    // A regular file or a new path is written.
+    let good = d.join("good.npy");
+    let out = good.display().to_string();
+    let (o, _) = run_limited(&strs(&infer(&model, &["--output", &out])));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::metadata(&good).unwrap().len() > 0);
+}
