@@ -458,7 +458,7 @@ mod tests {
         let mut probe = RaplProbe::new(&sysfs, zs.clone(), vec![0]);
         let rails = probe.rails().to_vec();
         let t0 = Instant::now();
-        let mut sample = |probe: &mut RaplProbe, ms: u64| {
+        let sample = |probe: &mut RaplProbe, ms: u64| {
             let values = probe.read_at(t0 + Duration::from_millis(ms)).unwrap();
             Sample {
                 t_s: ms as f64 / 1e3,

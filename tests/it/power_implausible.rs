@@ -4,7 +4,8 @@
 //! Each test also checks the same source gives the hand-computed energy once
 //! the reading is sane again, so a flag cannot pass by losing every figure.
 
-use crate::common::cli::{copy_tree, run, tmpdir};
+use crate::common::cli::{run, tmpdir};
+use crate::power_sources::{close, config, tree, window, write_atomic};
 use joulebench::power::external::{LogReader, MeterFormat};
 use joulebench::power::{
     PowerConfig, PowerError, PowerSource, RunClock, SourceKind, Sysfs, Window,
@@ -12,46 +13,10 @@ use joulebench::power::{
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-}
-
-fn tree(fixture_name: &str, test: &str) -> PathBuf {
-    let d = tmpdir(test);
-    copy_tree(&fixture(fixture_name), &d);
-    d
-}
-
-fn write_atomic(path: &Path, value: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{value}\n")).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
-fn config(kind: SourceKind) -> PowerConfig {
-    let mut c = PowerConfig::named(kind);
-    c.rate_hz = Some(50.0);
-    c.min_samples = 2;
-    c
-}
-
 fn build(c: &PowerConfig, root: &Path) -> Box<dyn PowerSource> {
     c.build(&Sysfs::new(root))
         .unwrap_or_else(|e| panic!("{e}"))
         .expect("a source")
-}
-
-fn window(src: &mut dyn PowerSource, ms: u64) -> Window {
-    let clock = RunClock::start();
-    src.start(&clock).unwrap();
-    std::thread::sleep(Duration::from_millis(ms));
-    src.stop(&clock).unwrap()
-}
-
-fn close(a: f64, b: f64, tol: f64) -> bool {
-    (a - b).abs() <= tol * b.abs().max(1e-12)
 }
 
 fn assert_flagged(w: &Window, words: &[&str]) {
