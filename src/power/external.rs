@@ -389,6 +389,13 @@ impl LogReader {
                     v * a * self.format.amps_scale
                 }
             };
+            if let Some(why) = super::plausible::implausible_watts(watts) {
+                return Err(PowerError::malformed(
+                    &self.path,
+                    Some(format!("line {line}")),
+                    format!("{why}; check the meter and the column settings"),
+                ));
+            }
             let t_s = t + self.format.clock_offset_s - self.run_start_unix_s;
             if let Some(last) = self.samples.last() {
                 if t_s < last.t_s {
@@ -503,6 +510,12 @@ pub fn integrate(
     pts.push((end_s, at(end_s)));
     let e = super::trapezoid(&pts);
     let dur = end_s - start_s;
+    if !e.is_finite() {
+        w.warnings.push(format!(
+            "the meter's readings integrate to {e} J over the window: not recorded"
+        ));
+        return w;
+    }
     w.energy_j = Some(e);
     w.mean_w = (dur > 0.0).then(|| e / dur);
     w.samples = Some(inside.len());

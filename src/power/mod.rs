@@ -26,6 +26,7 @@ pub mod estimate;
 pub mod external;
 pub mod hwmon;
 pub mod pi5;
+pub mod plausible;
 pub mod rapl;
 pub mod sensors;
 pub mod thermal;
@@ -374,6 +375,11 @@ pub trait Probe: Send {
     fn max_interval(&self) -> Option<Duration> {
         None
     }
+    /// Rails (by index) whose step up to the last reading cannot be trusted,
+    /// and why (a wrap the sampling could not resolve); cleared by the call.
+    fn take_flags(&mut self) -> Vec<(usize, String)> {
+        Vec::new()
+    }
 }
 
 /// One reading of every rail at run time `t_s` (seconds since the run
@@ -382,6 +388,9 @@ pub trait Probe: Send {
 pub struct Sample {
     pub t_s: f64,
     pub values: Vec<f64>,
+    /// Rails whose step from the previous reading the probe could not
+    /// resolve, and why.
+    pub flags: Vec<(usize, String)>,
 }
 
 /// Energy of one rail over a window.
@@ -529,7 +538,7 @@ pub fn summarize_samples(
         });
     }
     let energy: f64 = total.iter().map(|&i| per_rail[i].energy_j).sum();
-    let mut warnings = Vec::new();
+    let (mut warnings, implausible) = plausible::check_window(rails, total, samples);
     let integrated = total.iter().any(|&i| rails[i].kind == RailKind::Power);
     if integrated && samples.len() < min_samples {
         warnings.push(format!(
@@ -540,7 +549,14 @@ pub fn summarize_samples(
     if samples.len() < 2 || dur <= 0.0 {
         warnings.push("the power window holds fewer than two readings: no energy".into());
     }
-    let ok = samples.len() >= 2 && dur > 0.0;
+    if total.is_empty() {
+        warnings.push("the source has no rail in its total: no energy".into());
+    }
+    if !energy.is_finite() && !implausible {
+        warnings.push(format!("the window's energy is {energy}: not recorded"));
+    }
+    let ok = samples.len() >= 2 && dur > 0.0 && !total.is_empty() && !implausible;
+    let ok = ok && energy.is_finite();
     Window {
         source: source.to_string(),
         estimated: false,
@@ -585,6 +601,7 @@ fn read_timed(probe: &mut dyn Probe, clock: &RunClock) -> Result<Sample, PowerEr
     Ok(Sample {
         t_s: 0.5 * (a + b),
         values,
+        flags: probe.take_flags(),
     })
 }
 
@@ -756,7 +773,7 @@ pub fn figures(window: &Window, idle_w: Option<f64>, images: usize) -> PowerFigu
     let n = images as f64;
     let e = window.energy_j.filter(|e| e.is_finite());
     PowerFigures {
-        avg_power_w: window.mean_w,
+        avg_power_w: window.mean_w.filter(|w| w.is_finite()),
         idle_power_w: idle_w,
         energy_j: e,
         joules_per_image: e.filter(|_| n > 0.0).map(|e| e / n),
@@ -843,6 +860,7 @@ mod tests {
         let s = |t: f64, e: f64, p: f64| Sample {
             t_s: t,
             values: vec![e, p],
+            flags: Vec::new(),
         };
         let samples = vec![s(1.0, 100.0, 2.0), s(2.0, 103.0, 4.0), s(3.0, 110.0, 4.0)];
         let w = summarize_samples("t", &rails, &[0, 1], &samples, 5);

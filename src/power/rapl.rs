@@ -10,7 +10,7 @@
 
 use super::{PowerError, Probe, Rail, RailKind, Sampled, Sysfs};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Power assumed when a zone does not state its maximum, for the wrap bound.
 const ASSUMED_MAX_WATTS: f64 = 1000.0;
@@ -67,7 +67,10 @@ pub fn zones(sysfs: &Sysfs) -> Result<Vec<Zone>, PowerError> {
             _ => continue,
         };
         let energy = dir.join("energy_uj");
-        if !energy.exists() {
+        // A zone without a counter is a control-only zone; one whose counter
+        // is a dangling link or a FIFO is kept, so the first read refuses it
+        // by name instead of the total silently losing the zone.
+        if energy.symlink_metadata().is_err() {
             continue;
         }
         let own = name_of(dir)?;
@@ -116,6 +119,33 @@ pub fn zones(sysfs: &Sysfs) -> Result<Vec<Zone>, PowerError> {
     Ok(out)
 }
 
+impl Zone {
+    /// The most power the zone can draw, for judging one interval's energy:
+    /// its stated maximum with headroom for turbo bursts above the long-term
+    /// limit, else [`ASSUMED_MAX_WATTS`].
+    pub fn ceiling_w(&self) -> f64 {
+        self.max_watts.map_or(ASSUMED_MAX_WATTS, |w| 4.0 * w)
+    }
+
+    /// Why the step `delta_uj` read `dt_s` seconds after the last read cannot
+    /// be trusted, or `None`. With the zone's maximum power the counter can
+    /// move `max_watts x dt_s` in the interval; once that reaches the step
+    /// plus a whole range, a second wrap could hide in it.
+    pub fn judge_step(&self, delta_uj: u64, dt_s: f64) -> Option<String> {
+        let delta_j = delta_uj as f64 / 1e6;
+        let range_j = self.range_uj as f64 / 1e6;
+        let max_w = self.max_watts.unwrap_or(ASSUMED_MAX_WATTS);
+        if max_w * dt_s >= delta_j + range_j {
+            return Some(format!(
+                "{dt_s:.3} s passed between two reads of its energy counter, long enough at {max_w} W \
+                 to wrap its {range_j} J range more than once: the step cannot be resolved \
+                 (the sampling thread was held up; lower the load or the sampling rate's competition)"
+            ));
+        }
+        super::plausible::implausible_energy(delta_j, dt_s, self.ceiling_w())
+    }
+}
+
 /// The default total: every package zone plus dram zones (outside the
 /// package domain), else psys; never the mmio copy of a package.
 pub fn default_total(zones: &[Zone]) -> Vec<usize> {
@@ -146,8 +176,9 @@ pub struct RaplProbe {
     zones: Vec<Zone>,
     rails: Vec<Rail>,
     total: Vec<usize>,
-    last: Vec<Option<u64>>,
+    last: Vec<Option<(u64, Instant)>>,
     acc_uj: Vec<u128>,
+    flags: Vec<(usize, String)>,
 }
 
 /// The energy counted between two readings of a counter that wraps after
@@ -178,20 +209,12 @@ impl RaplProbe {
             total,
             last: vec![None; n],
             acc_uj: vec![0; n],
+            flags: Vec::new(),
         }
     }
-}
 
-impl Probe for RaplProbe {
-    fn rails(&self) -> &[Rail] {
-        &self.rails
-    }
-
-    fn total(&self) -> &[usize] {
-        &self.total
-    }
-
-    fn read(&mut self) -> Result<Vec<f64>, PowerError> {
+    /// Reads every counter as if at `now` (tests pass their own times).
+    pub fn read_at(&mut self, now_at: Instant) -> Result<Vec<f64>, PowerError> {
         let mut out = Vec::with_capacity(self.zones.len());
         for (i, z) in self.zones.iter().enumerate() {
             let path = z.dir.join("energy_uj");
@@ -206,13 +229,36 @@ impl Probe for RaplProbe {
                     ),
                 ));
             }
-            if let Some(prev) = self.last[i] {
-                self.acc_uj[i] += counter_delta(prev, now, z.range_uj) as u128;
+            if let Some((prev, at)) = self.last[i] {
+                let delta = counter_delta(prev, now, z.range_uj);
+                let dt = now_at.saturating_duration_since(at).as_secs_f64();
+                if let Some(why) = z.judge_step(delta, dt) {
+                    self.flags.push((i, why));
+                }
+                self.acc_uj[i] += delta as u128;
             }
-            self.last[i] = Some(now);
+            self.last[i] = Some((now, now_at));
             out.push(self.acc_uj[i] as f64 / 1e6);
         }
         Ok(out)
+    }
+}
+
+impl Probe for RaplProbe {
+    fn rails(&self) -> &[Rail] {
+        &self.rails
+    }
+
+    fn total(&self) -> &[usize] {
+        &self.total
+    }
+
+    fn read(&mut self) -> Result<Vec<f64>, PowerError> {
+        self.read_at(Instant::now())
+    }
+
+    fn take_flags(&mut self) -> Vec<(usize, String)> {
+        std::mem::take(&mut self.flags)
     }
 
     fn max_interval(&self) -> Option<Duration> {
@@ -259,6 +305,19 @@ pub fn open(
         }
         t
     };
+    if total.is_empty() {
+        return Err(PowerError::Unavailable {
+            source_name: "rapl".into(),
+            reason: format!(
+                "no package, dram or top-level zone to total among {}; name the zones with `zones`",
+                zones
+                    .iter()
+                    .map(|z| z.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
     let mut probe = RaplProbe::new(sysfs, zones, total);
     probe.read()?;
     Ok(Sampled::new(
@@ -382,6 +441,49 @@ mod tests {
         assert!(
             err.to_string().contains("expected a non-negative integer"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn two_wraps_in_one_interval_are_flagged_and_one_is_exact() {
+        use crate::power::{summarize_samples, Sample};
+        let d = tree("twowraps");
+        let pkg = d.join("sys/class/powercap/intel-rapl:0");
+        // A 1 J counter on a 100 W zone wraps every 10 ms at full power.
+        std::fs::write(pkg.join("max_energy_range_uj"), "1000000\n").unwrap();
+        std::fs::write(pkg.join("constraint_0_max_power_uw"), "100000000\n").unwrap();
+        std::fs::write(pkg.join("energy_uj"), "900000\n").unwrap();
+        let sysfs = Sysfs::new(&d);
+        let zs = zones(&sysfs).unwrap();
+        let mut probe = RaplProbe::new(&sysfs, zs.clone(), vec![0]);
+        let rails = probe.rails().to_vec();
+        let t0 = Instant::now();
+        let sample = |probe: &mut RaplProbe, ms: u64| {
+            let values = probe.read_at(t0 + Duration::from_millis(ms)).unwrap();
+            Sample {
+                t_s: ms as f64 / 1e3,
+                values,
+                flags: probe.take_flags(),
+            }
+        };
+        let first = sample(&mut probe, 0);
+        // 5 ms later the counter reads 100000 µJ: one wrap, 0.2 J, and at
+        // 100 W no second wrap fits in 5 ms.
+        std::fs::write(pkg.join("energy_uj"), "100000\n").unwrap();
+        let one = sample(&mut probe, 5);
+        let w = summarize_samples("rapl", &rails, &[0], &[first.clone(), one], 2);
+        assert!((w.energy_j.unwrap() - 0.2).abs() < 1e-12, "{w:?}");
+        assert!(w.warnings.is_empty(), "{:?}", w.warnings);
+        // 25 ms later it reads 300000 µJ: 0.2 J, or 1.2 J (48 W) or 2.2 J
+        // (88 W) with wraps hidden in it, which the zone can draw: unresolvable.
+        std::fs::write(pkg.join("energy_uj"), "300000\n").unwrap();
+        let two = sample(&mut probe, 30);
+        let w = summarize_samples("rapl", &rails, &[0], &[first, two], 2);
+        assert_eq!(w.energy_j, None, "{w:?}");
+        let msg = w.warnings.join("; ");
+        assert!(
+            msg.contains("package-0") && msg.contains("more than once"),
+            "{msg}"
         );
     }
 

@@ -87,6 +87,15 @@ fn live(cfg: &PowerConfig, sysfs: &Sysfs, setting: String, seconds: f64) -> Sour
         src.stop(&clock)
     });
     match reading {
+        // Readings that cannot be right: not a source to suggest.
+        Ok(w) if w.mean_w.is_none() && !w.warnings.is_empty() => SourceReport {
+            found: true,
+            reason: Some(format!(
+                "found but its readings cannot be right: {}",
+                w.warnings.join("; ")
+            )),
+            ..absent(name, &setting, String::new())
+        },
         Ok(w) => SourceReport {
             source: name.into(),
             setting,

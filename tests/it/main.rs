@@ -24,6 +24,7 @@ mod onnx_vs_onnxruntime;
 mod onnx_zoo_light;
 mod peer_engines;
 mod peers;
+mod power_implausible;
 mod power_sources;
 mod suite_tuning;
 mod suites_shipped;

@@ -10,14 +10,14 @@ use joulebench::power::{PowerConfig, PowerError, PowerSource, RunClock, SourceKi
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn fixture(rel: &str) -> PathBuf {
+pub(crate) fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
 }
 
 /// A private copy of a fixture tree (tests write into it).
-fn tree(fixture_name: &str, test: &str) -> PathBuf {
+pub(crate) fn tree(fixture_name: &str, test: &str) -> PathBuf {
     let d = tmpdir(test);
     copy_tree(&fixture(fixture_name), &d);
     d
@@ -25,13 +25,13 @@ fn tree(fixture_name: &str, test: &str) -> PathBuf {
 
 /// Replaces a sysfs value the way the kernel shows it: whole, never half
 /// written.
-fn write_atomic(path: &Path, value: &str) {
+pub(crate) fn write_atomic(path: &Path, value: &str) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, format!("{value}\n")).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
 
-fn config(kind: SourceKind) -> PowerConfig {
+pub(crate) fn config(kind: SourceKind) -> PowerConfig {
     let mut c = PowerConfig::named(kind);
     c.rate_hz = Some(50.0);
     c.min_samples = 2;
@@ -46,14 +46,14 @@ fn source(kind: SourceKind, root: &Path) -> Box<dyn PowerSource> {
 }
 
 /// Starts, waits, stops.
-fn window(src: &mut dyn PowerSource, ms: u64) -> joulebench::power::Window {
+pub(crate) fn window(src: &mut dyn PowerSource, ms: u64) -> joulebench::power::Window {
     let clock = RunClock::start();
     src.start(&clock).unwrap();
     std::thread::sleep(Duration::from_millis(ms));
     src.stop(&clock).unwrap()
 }
 
-fn close(a: f64, b: f64, tol: f64) -> bool {
+pub(crate) fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * b.abs().max(1e-12)
 }
 
