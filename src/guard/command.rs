@@ -64,6 +64,15 @@ fn reader(
     })
 }
 
+/// Whether `program` can be found, before spawning it: where fork and exec
+/// are emulated (QEMU user mode) a program that is not there shows up as an
+/// exit status of 127, not as NotFound. A file that is there but not
+/// executable counts as found, so that spawning it says what is wrong.
+pub fn program_exists(program: &str) -> bool {
+    which::which(program).is_ok()
+        || (program.contains('/') && std::path::Path::new(program).exists())
+}
+
 /// Runs `program args` with no input, kills it (and its process group) after
 /// `timeout` or once stdout or stderr passes `cap` bytes, and returns what it
 /// printed if it exited with status 0.
@@ -77,6 +86,11 @@ pub fn run_bounded(
         .chain(args.iter().copied())
         .collect::<Vec<_>>()
         .join(" ");
+    if !program_exists(program) {
+        return Err(CommandError::NotFound {
+            program: program.into(),
+        });
+    }
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())

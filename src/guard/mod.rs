@@ -11,6 +11,6 @@ pub mod command;
 pub mod file;
 pub mod memory;
 
-pub use command::{run_bounded, CommandError};
+pub use command::{program_exists, run_bounded, CommandError};
 pub use file::{open_regular, read_capped, read_capped_string, resolve_inside, FileError};
 pub use memory::{check_fits, memory_limit, SizeError};

@@ -136,6 +136,10 @@ pub fn run_program(
     limits: Limits,
     hooks: &mut dyn WindowHooks,
 ) -> Result<ProgramOutput, PeerFailure> {
+    if !crate::guard::program_exists(program) {
+        let e = std::io::Error::from(std::io::ErrorKind::NotFound);
+        return Err(spawn_failure(program, &e, hint));
+    }
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(if handshake {

@@ -209,6 +209,13 @@ fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// Series `i`'s marker: it moves on by one each time the palette starts
+/// over, so series `i` and `i + 10` (same colour) never share a marker
+/// either, up to 50 series.
+fn marker(i: usize) -> Marker {
+    MARKERS[(i + i / PALETTE.len()) % MARKERS.len()]
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Marker {
     Circle,
@@ -1421,7 +1428,7 @@ fn metric_figure(
                     labels(rs[0], &line_params)
                 },
                 color: color(i),
-                marker: MARKERS[i % MARKERS.len()],
+                marker: marker(i),
                 stroke: Stroke::Solid,
             })
             .collect();
@@ -1467,7 +1474,7 @@ fn metric_figure(
                     if !pts.is_empty() {
                         series.push(Series {
                             color: color(li),
-                            marker: MARKERS[li % MARKERS.len()],
+                            marker: marker(li),
                             dashed: m.dashed,
                             pts,
                         });
@@ -1632,7 +1639,7 @@ fn modes_figure(
         .map(|(i, (_, rs))| LegendEntry {
             label: param_label(rs[0], Param::Threads),
             color: color(i),
-            marker: MARKERS[i % MARKERS.len()],
+            marker: marker(i),
             stroke: Stroke::Solid,
         })
         .collect();
@@ -1676,7 +1683,7 @@ fn modes_figure(
             if !pts.is_empty() {
                 series.push(Series {
                     color: color(li),
-                    marker: MARKERS[li % MARKERS.len()],
+                    marker: marker(li),
                     dashed: false,
                     pts,
                 });
@@ -1758,7 +1765,7 @@ fn tradeoff_figure(
                 .filter_map(|r| Some((finite(r.images_per_s)?, r.efficiency()?)))
                 .collect();
             all.extend_from_slice(&pts);
-            groups.push((color(ci), MARKERS[mi % MARKERS.len()], pts));
+            groups.push((color(ci), marker(mi), pts));
         }
     }
     if !marker_params.is_empty() {
@@ -1766,7 +1773,7 @@ fn tradeoff_figure(
             legend.push(LegendEntry {
                 label: labels(mrows[0], &marker_params),
                 color: MUTED,
-                marker: MARKERS[mi % MARKERS.len()],
+                marker: marker(mi),
                 stroke: Stroke::None,
             });
         }
@@ -2284,6 +2291,17 @@ pub fn plot_data(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fifty_series_never_share_both_colour_and_marker() {
+        // A peers suite gives 12 series (6 engines x 2 batches): series 0
+        // and 10 once looked identical.
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..50 {
+            let c = color(i);
+            assert!(seen.insert((c.0, c.1, c.2, marker(i) as u8)), "series {i}");
+        }
+    }
 
     #[test]
     fn pareto_keeps_only_undominated_points() {

@@ -22,7 +22,10 @@ pub fn run(args: &[&str]) -> Output {
 pub fn tmpdir(name: &str) -> PathBuf {
     let thread = std::thread::current();
     let test = thread.name().unwrap_or("main").replace("::", "-");
-    let d = std::env::temp_dir().join(format!("joulebench-{test}-{name}-{}", std::process::id()));
+    // Under the target directory and without the process id, so that each run
+    // replaces the last one's scratch data (the shared ONNX models are 100 MB)
+    // instead of piling it up in /tmp.
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{test}-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("creating a scratch directory");
     d
