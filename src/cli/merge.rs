@@ -1,7 +1,7 @@
 //! `joulebench merge`.
 
 use anyhow::Result;
-use joulebench::harness::record::rows;
+use joulebench::harness::record::merge;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -16,7 +16,7 @@ pub struct MergeArgs {
 
 impl MergeArgs {
     pub fn run(self) -> Result<()> {
-        let n = rows::merge(&self.inputs, &self.out)?;
+        let n = merge::merge(&self.inputs, &self.out)?;
         println!(
             "merged {n} row(s) from {} file(s) into {}",
             self.inputs.len(),

@@ -1,11 +1,13 @@
 //! What machine a run happened on, for the manifest.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::Command;
 
-/// The machine, as far as it is readable. Missing facts are `None`.
-#[derive(Clone, Debug, Serialize)]
+/// The machine, as far as it is readable. Missing facts are `None` (and
+/// read back so from manifests that lack them).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MachineInfo {
     pub host: String,
     pub os: Option<String>,

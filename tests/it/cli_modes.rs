@@ -5,7 +5,8 @@
 
 use crate::common::cli::{as_nobody, bin, copy_tree, is_root, run, tmpdir};
 
-use joulebench::harness::record::rows::{read_rows, ResultRow};
+use joulebench::harness::record::io::read_rows;
+use joulebench::harness::record::rows::ResultRow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

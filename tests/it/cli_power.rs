@@ -6,7 +6,8 @@
 
 use crate::common::cli::{copy_tree, run, tmpdir};
 
-use joulebench::harness::record::rows::{read_rows, PowerRow, ResultRow};
+use joulebench::harness::record::io::read_rows;
+use joulebench::harness::record::rows::{PowerRow, ResultRow};
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,7 +4,8 @@
 
 use crate::common::cli::{bin, run, tmpdir};
 
-use joulebench::harness::record::rows::{read_rows, ResultRow, SampleRow};
+use joulebench::harness::record::io::read_rows;
+use joulebench::harness::record::rows::{ResultRow, SampleRow};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -230,7 +231,7 @@ fn shards_merged_cover_every_point_exactly_once() {
     foreign[0].suite_hash = "0".repeat(64);
     foreign[0].point = "other/point".into();
     let fpath = d.join("foreign.csv");
-    joulebench::harness::record::rows::rewrite(&fpath, &foreign[..1]).unwrap();
+    joulebench::harness::record::io::rewrite(&fpath, &foreign[..1]).unwrap();
     let out = run(&[
         "merge",
         csvs[1].to_str().unwrap(),

@@ -18,6 +18,7 @@ mod engine_layers;
 mod gemm_reference;
 mod hostile_input;
 mod models_zoo;
+mod old_runs;
 mod onnx_import;
 mod onnx_node_tests;
 mod onnx_vs_onnxruntime;

@@ -5,7 +5,8 @@
 //! code 2 before anything runs.
 
 use crate::common::cli::{run as jb, tmpdir};
-use joulebench::harness::record::rows::{read_rows, ProfileRow, ResultRow};
+use joulebench::harness::record::io::read_rows;
+use joulebench::harness::record::rows::{ProfileRow, ResultRow};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,9 @@
 //! 95% confidence intervals).
 
 use crate::harness::analyze::stats::{mann_whitney, median};
-use crate::harness::record::dataset::{self, Row, RunData, PARAMS};
+use crate::harness::record::dataset::{self, RunData};
+use crate::harness::record::params::{Param, PARAMS};
+use crate::harness::record::rows::{finite, ResultRow};
 use crate::harness::{exit, HarnessError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -15,18 +17,66 @@ use std::path::Path;
 /// Significance level of the Mann-Whitney test.
 pub const ALPHA: f64 = 0.05;
 
-/// Metrics `compare` knows, and whether higher is better.
-pub const METRICS: &[(&str, bool)] = &[
-    ("images_per_s", true),
-    ("gflops", true),
-    ("latency_ms_p50", false),
-    ("latency_ms_p90", false),
-    ("latency_ms_p99", false),
-    ("latency_ms_mean", false),
-    ("joules_per_image", false),
-    ("dyn_joules_per_image", false),
-    ("images_per_joule", true),
-    ("avg_power_w", false),
+/// A metric `compare` knows: its column, whether higher is better, and its
+/// value in a row.
+pub struct Metric {
+    pub name: &'static str,
+    pub higher_is_better: bool,
+    pub value: fn(&ResultRow) -> Option<f64>,
+}
+
+/// The metrics `compare` knows.
+pub const METRICS: &[Metric] = &[
+    Metric {
+        name: "images_per_s",
+        higher_is_better: true,
+        value: |r| finite(r.images_per_s),
+    },
+    Metric {
+        name: "gflops",
+        higher_is_better: true,
+        value: |r| finite(r.gflops),
+    },
+    Metric {
+        name: "latency_ms_p50",
+        higher_is_better: false,
+        value: |r| finite(r.latency_ms_p50),
+    },
+    Metric {
+        name: "latency_ms_p90",
+        higher_is_better: false,
+        value: |r| finite(r.latency_ms_p90),
+    },
+    Metric {
+        name: "latency_ms_p99",
+        higher_is_better: false,
+        value: |r| finite(r.latency_ms_p99),
+    },
+    Metric {
+        name: "latency_ms_mean",
+        higher_is_better: false,
+        value: |r| finite(r.latency_ms_mean),
+    },
+    Metric {
+        name: "joules_per_image",
+        higher_is_better: false,
+        value: |r| r.joules_per_image.and_then(finite),
+    },
+    Metric {
+        name: "dyn_joules_per_image",
+        higher_is_better: false,
+        value: |r| r.dyn_joules_per_image.and_then(finite),
+    },
+    Metric {
+        name: "images_per_joule",
+        higher_is_better: true,
+        value: |r| r.images_per_joule.and_then(finite),
+    },
+    Metric {
+        name: "avg_power_w",
+        higher_is_better: false,
+        value: |r| r.avg_power_w.and_then(finite),
+    },
 ];
 
 /// How the metric's batch-level evidence relates to samples.csv.
@@ -135,13 +185,16 @@ type Key = Vec<(String, String)>;
 
 /// Rows of one run grouped by configuration (repetitions together), in
 /// first-seen order.
-fn group<'a>(rows: &'a [Row], cols: &[&str]) -> (Vec<Key>, BTreeMap<Key, Vec<&'a Row>>) {
+fn group<'a>(
+    rows: &'a [ResultRow],
+    params: &[Param],
+) -> (Vec<Key>, BTreeMap<Key, Vec<&'a ResultRow>>) {
     let mut order = Vec::new();
-    let mut map: BTreeMap<Key, Vec<&Row>> = BTreeMap::new();
+    let mut map: BTreeMap<Key, Vec<&ResultRow>> = BTreeMap::new();
     for r in rows {
-        let k: Key = cols
+        let k: Key = params
             .iter()
-            .map(|c| (c.to_string(), r.text(c).to_string()))
+            .map(|p| (p.name().to_string(), p.value(r)))
             .collect();
         let e = map.entry(k.clone()).or_default();
         if e.is_empty() {
@@ -152,10 +205,10 @@ fn group<'a>(rows: &'a [Row], cols: &[&str]) -> (Vec<Key>, BTreeMap<Key, Vec<&'a
     (order, map)
 }
 
-fn key_label(rows: &[&Row], key: &Key) -> String {
+fn key_label(rows: &[&ResultRow], key: &Key) -> String {
     rows.first()
-        .and_then(|r| r.get("point"))
-        .map(str::to_string)
+        .map(|r| r.point.clone())
+        .filter(|p| !p.is_empty())
         .unwrap_or_else(|| {
             key.iter()
                 .map(|(k, v)| format!("{k}={v}"))
@@ -166,17 +219,17 @@ fn key_label(rows: &[&Row], key: &Key) -> String {
 
 /// The metric of a group (median over repetitions) and its 95% interval
 /// (the envelope of the repetitions' intervals).
-fn value_and_ci(rows: &[&Row], metric: &str) -> (Option<f64>, Option<(f64, f64)>) {
-    let vals: Vec<f64> = rows.iter().filter_map(|r| r.num(metric)).collect();
+fn value_and_ci(rows: &[&ResultRow], metric: &Metric) -> (Option<f64>, Option<(f64, f64)>) {
+    let vals: Vec<f64> = rows.iter().filter_map(|r| (metric.value)(r)).collect();
     if vals.len() != rows.len() {
         return (None, None);
     }
-    let ci_of = |r: &Row| -> Option<(f64, f64)> {
-        match metric {
+    let ci_of = |r: &ResultRow| -> Option<(f64, f64)> {
+        match metric.name {
             "images_per_s" => r.images_per_s_ci(),
             "gflops" => {
-                let g = r.num("gflops")?;
-                let ips = r.num("images_per_s").filter(|v| *v > 0.0)?;
+                let g = finite(r.gflops)?;
+                let ips = finite(r.images_per_s).filter(|v| *v > 0.0)?;
                 let (lo, hi) = r.images_per_s_ci()?;
                 Some((g * lo / ips, g * hi / ips))
             }
@@ -195,17 +248,17 @@ fn value_and_ci(rows: &[&Row], metric: &str) -> (Option<f64>, Option<(f64, f64)>
 }
 
 /// Pooled batch latencies of a group, when samples.csv has every point.
-fn pooled_samples(data: &RunData, rows: &[&Row]) -> Option<Vec<f64>> {
+fn pooled_samples(data: &RunData, rows: &[&ResultRow]) -> Option<Vec<f64>> {
     let s = data.samples.as_ref()?;
     let mut out = Vec::new();
     for r in rows {
-        out.extend_from_slice(s.get(r.get("point")?)?);
+        out.extend_from_slice(s.get(&r.point)?);
     }
     (!out.is_empty()).then_some(out)
 }
 
 fn check_suites(base: &RunData, cur: &RunData) -> Result<Vec<String>, HarnessError> {
-    let (bs, cs) = (base.distinct("suite"), cur.distinct("suite"));
+    let (bs, cs) = (base.distinct(|r| &r.suite), cur.distinct(|r| &r.suite));
     if bs != cs {
         return Err(HarnessError::Records {
             path: cur.results_path.clone(),
@@ -219,16 +272,19 @@ fn check_suites(base: &RunData, cur: &RunData) -> Result<Vec<String>, HarnessErr
     }
     let mut notes = Vec::new();
     if base.has_column("suite_hash") && cur.has_column("suite_hash") {
-        let (bh, ch) = (base.distinct("suite_hash"), cur.distinct("suite_hash"));
+        let (bh, ch) = (
+            base.distinct(|r| &r.suite_hash),
+            cur.distinct(|r| &r.suite_hash),
+        );
         if bh != ch {
             notes.push(format!(
                 "the suite files differ (hash {} vs {}); points are matched by their parameters",
                 bh.iter()
-                    .map(|h| crate::harness::record::rows::short(h))
+                    .map(|h| crate::harness::record::merge::short(h))
                     .collect::<Vec<_>>()
                     .join("+"),
                 ch.iter()
-                    .map(|h| crate::harness::record::rows::short(h))
+                    .map(|h| crate::harness::record::merge::short(h))
                     .collect::<Vec<_>>()
                     .join("+")
             ));
@@ -249,7 +305,7 @@ pub fn compare(
     current: &Path,
     opts: &CompareOptions,
 ) -> Result<Comparison, HarnessError> {
-    let Some(&(_, higher_is_better)) = METRICS.iter().find(|(m, _)| *m == opts.metric) else {
+    let Some(metric) = METRICS.iter().find(|m| m.name == opts.metric) else {
         return Err(HarnessError::Usage {
             name: "metric",
             reason: format!(
@@ -257,7 +313,7 @@ pub fn compare(
                 opts.metric,
                 METRICS
                     .iter()
-                    .map(|(m, _)| *m)
+                    .map(|m| m.name)
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -267,7 +323,7 @@ pub fn compare(
     let cur = dataset::load(current, true)?;
     let mut notes = check_suites(&base, &cur)?;
     for (side, d) in [("baseline", &base), ("current", &cur)] {
-        if !d.has_values(&opts.metric) {
+        if !d.has_column(metric.name) || !d.rows.iter().any(|r| (metric.value)(r).is_some()) {
             return Err(HarnessError::Records {
                 path: d.results_path.clone(),
                 reason: format!(
@@ -278,13 +334,13 @@ pub fn compare(
         }
     }
     // Match on the parameter columns both files have.
-    let cols: Vec<&str> = PARAMS
+    let params: Vec<Param> = PARAMS
         .iter()
         .copied()
-        .filter(|c| base.has_column(c) && cur.has_column(c))
+        .filter(|p| base.has_column(p.name()) && cur.has_column(p.name()))
         .collect();
-    let (border, bgroups) = group(&base.rows, &cols);
-    let (corder, cgroups) = group(&cur.rows, &cols);
+    let (border, bgroups) = group(&base.rows, &params);
+    let (corder, cgroups) = group(&cur.rows, &params);
     let mut points = Vec::new();
     let mut unmatched_baseline = Vec::new();
     let mut missing_metric = Vec::new();
@@ -296,11 +352,11 @@ pub fn compare(
             unmatched_baseline.push(label);
             continue;
         };
-        let (Some(bv), bci) = value_and_ci(brows, &opts.metric) else {
+        let (Some(bv), bci) = value_and_ci(brows, metric) else {
             missing_metric.push(format!("{label} (baseline)"));
             continue;
         };
-        let (Some(cv), cci) = value_and_ci(crows, &opts.metric) else {
+        let (Some(cv), cci) = value_and_ci(crows, metric) else {
             missing_metric.push(format!("{label} (current)"));
             continue;
         };
@@ -317,7 +373,11 @@ pub fn compare(
                 _ => ("none", None, true),
             },
         };
-        let worse = if higher_is_better { -change } else { change };
+        let worse = if metric.higher_is_better {
+            -change
+        } else {
+            change
+        };
         let verdict = if worse.abs() <= opts.tolerance {
             Verdict::WithinTolerance
         } else if !significant {
@@ -355,7 +415,7 @@ pub fn compare(
     if !unmatched_baseline.is_empty() || !unmatched_current.is_empty() {
         notes.push(format!(
             "configurations are matched on {}; a point whose resolved mc/nc/kc changed (\"auto\" blocking on another machine or a new cache model) does not match",
-            cols.join(", ")
+            params.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
         ));
     }
     let regressions = points
@@ -379,7 +439,7 @@ pub fn compare(
     };
     Ok(Comparison {
         metric: opts.metric.clone(),
-        higher_is_better,
+        higher_is_better: metric.higher_is_better,
         tolerance: opts.tolerance,
         baseline: base.results_path.display().to_string(),
         current: cur.results_path.display().to_string(),

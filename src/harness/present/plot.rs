@@ -12,7 +12,9 @@
 //! trace of power.csv with the measured windows shaded.
 
 use crate::harness::analyze::stats::median;
-use crate::harness::record::dataset::{self, ProfileRow, Row, RunData};
+use crate::harness::record::dataset::{self, ProfileRow, RunData};
+use crate::harness::record::params::Param;
+use crate::harness::record::rows::{finite, ResultRow};
 use crate::harness::HarnessError;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::Shift;
@@ -1161,66 +1163,63 @@ fn min_max(it: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 // From rows to figures
 
 /// Knobs that get one line each when they vary (colours); batch first.
-const LINE_PARAMS: &[&str] = &["batch", "engine", "conv"];
+const LINE_PARAMS: &[Param] = &[Param::Batch, Param::Engine, Param::Conv];
 /// Knobs that get one panel each when they vary.
-const PANEL_PARAMS: &[&str] = &["fusion", "cache", "loop", "cpus", "power_mode"];
+const PANEL_PARAMS: &[Param] = &[
+    Param::Fusion,
+    Param::Cache,
+    Param::Loop,
+    Param::Cpus,
+    Param::PowerMode,
+];
 const MAX_PANELS: usize = 12;
 
-/// A knob's value in a row; `cache` is mc, nc and kc together.
-fn param_value(r: &Row, p: &str) -> String {
-    if p == "cache" {
-        format!("{}/{}/{}", r.text("mc"), r.text("nc"), r.text("kc"))
-    } else {
-        r.text(p).to_string()
-    }
-}
-
 /// A knob's value for people.
-fn param_label(r: &Row, p: &str) -> String {
+fn param_label(r: &ResultRow, p: Param) -> String {
     match p {
-        "batch" => format!("batch {}", r.text("batch")),
-        "threads" => match r.text("threads") {
-            "1" => "1 thread".into(),
+        Param::Batch => format!("batch {}", r.batch),
+        Param::Threads => match r.threads {
+            1 => "1 thread".into(),
             t => format!("{t} threads"),
         },
-        "fusion" => match r.text("fusion") {
-            "true" => "fused".into(),
-            "false" => "unfused".into(),
-            v => format!("fusion {v}"),
+        Param::Fusion => match r.fusion {
+            true => "fused".into(),
+            false => "unfused".into(),
         },
-        "cache" => format!(
-            "mc={} nc={} kc={}",
-            r.text("mc"),
-            r.text("nc"),
-            r.text("kc")
-        ),
-        "loop" => format!("loop {}", r.text("loop")),
-        "cpus" => format!("cpus {}", r.text("cpus")),
-        "power_mode" => format!("mode {}", r.text("power_mode")),
-        "conv" => r.text("conv").to_string(),
-        _ => r.text(p).to_string(),
+        Param::Cache => format!("mc={} nc={} kc={}", r.mc, r.nc, r.kc),
+        Param::Loop => format!("loop {}", r.parallel),
+        Param::Cpus => format!("cpus {}", r.cpus),
+        Param::PowerMode => format!("mode {}", r.power_mode),
+        _ => p.value(r),
     }
 }
 
 /// Whether knob `p` means anything for row `r`: joulebench's own knobs do
 /// not for a peer engine's rows (which record them empty or zero).
-fn applies(r: &Row, p: &str) -> bool {
-    !matches!(p, "fusion" | "cache" | "loop") || matches!(r.text("engine"), "" | "joulebench")
+fn applies(r: &ResultRow, p: Param) -> bool {
+    !matches!(p, Param::Fusion | Param::Cache | Param::Loop)
+        || matches!(r.engine.as_str(), "" | "joulebench")
 }
 
-fn varying<'a>(rows: &[&Row], params: &[&'a str]) -> Vec<&'a str> {
+fn varying(rows: &[&ResultRow], params: &[Param]) -> Vec<Param> {
     params
         .iter()
         .copied()
         .filter(|p| {
-            let mut vals = rows
-                .iter()
-                .filter(|r| applies(r, p))
-                .map(|r| param_value(r, p));
+            let mut vals = rows.iter().filter(|r| applies(r, *p)).map(|r| p.value(r));
             let first = vals.next();
             vals.any(|v| Some(v) != first)
         })
         .collect()
+}
+
+/// The names of knobs, for notes.
+fn names(params: &[Param]) -> String {
+    params
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Compares texts as numbers when both are.
@@ -1247,10 +1246,13 @@ fn key_cmp(a: &[String], b: &[String]) -> std::cmp::Ordering {
 }
 
 /// Rows grouped by their values of `params`, in natural order.
-fn group_by<'a>(rows: &[&'a Row], params: &[&str]) -> Vec<(Vec<String>, Vec<&'a Row>)> {
-    let mut m: Vec<(Vec<String>, Vec<&Row>)> = Vec::new();
+fn group_by<'a>(
+    rows: &[&'a ResultRow],
+    params: &[Param],
+) -> Vec<(Vec<String>, Vec<&'a ResultRow>)> {
+    let mut m: Vec<(Vec<String>, Vec<&ResultRow>)> = Vec::new();
     for r in rows {
-        let k: Vec<String> = params.iter().map(|p| param_value(r, p)).collect();
+        let k: Vec<String> = params.iter().map(|p| p.value(r)).collect();
         match m.iter_mut().find(|(kk, _)| *kk == k) {
             Some((_, v)) => v.push(r),
             None => m.push((k, vec![r])),
@@ -1263,9 +1265,12 @@ fn group_by<'a>(rows: &[&'a Row], params: &[&str]) -> Vec<(Vec<String>, Vec<&'a 
 /// Panels: rows grouped by `params`; a peer engine's rows join every panel
 /// whose values they match on the knobs that apply to them, so engines are
 /// drawn side by side with each of joulebench's configurations.
-fn panel_groups<'a>(rows: &[&'a Row], params: &[&str]) -> Vec<(Vec<String>, Vec<&'a Row>)> {
-    let full = |r: &Row| params.iter().all(|p| applies(r, p));
-    let own: Vec<&Row> = rows.iter().copied().filter(|r| full(r)).collect();
+fn panel_groups<'a>(
+    rows: &[&'a ResultRow],
+    params: &[Param],
+) -> Vec<(Vec<String>, Vec<&'a ResultRow>)> {
+    let full = |r: &ResultRow| params.iter().all(|p| applies(r, *p));
+    let own: Vec<&ResultRow> = rows.iter().copied().filter(|r| full(r)).collect();
     let mut groups = group_by(&own, params);
     let mut rest = Vec::new();
     for r in rows.iter().copied().filter(|r| !full(r)) {
@@ -1274,7 +1279,7 @@ fn panel_groups<'a>(rows: &[&'a Row], params: &[&str]) -> Vec<(Vec<String>, Vec<
             let fits = params
                 .iter()
                 .zip(key.iter())
-                .all(|(p, v)| !applies(r, p) || param_value(r, p) == *v);
+                .all(|(p, v)| !applies(r, *p) || p.value(r) == *v);
             if fits {
                 members.push(r);
                 placed = true;
@@ -1289,10 +1294,10 @@ fn panel_groups<'a>(rows: &[&'a Row], params: &[&str]) -> Vec<(Vec<String>, Vec<
 }
 
 /// Joules per image in mJ when the largest is below half a joule.
-fn energy_unit(rows: &[&Row]) -> (f64, &'static str) {
+fn energy_unit(rows: &[&ResultRow]) -> (f64, &'static str) {
     let jmax = rows
         .iter()
-        .filter_map(|r| r.joules_per_image())
+        .filter_map(|r| r.energy_per_image())
         .fold(0.0f64, f64::max);
     if jmax < 0.5 {
         (1e3, "mJ")
@@ -1301,11 +1306,11 @@ fn energy_unit(rows: &[&Row]) -> (f64, &'static str) {
     }
 }
 
-fn labels(r: &Row, params: &[&str]) -> String {
+fn labels(r: &ResultRow, params: &[Param]) -> String {
     // A peer engine's row has no `conv`: no empty item in its label.
     params
         .iter()
-        .map(|p| param_label(r, p))
+        .map(|p| param_label(r, *p))
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(", ")
@@ -1329,12 +1334,12 @@ fn aggregate(vals: &[(f64, Option<(f64, f64)>)]) -> Option<(f64, Option<(f64, f6
 #[derive(Clone, Copy)]
 struct Metric {
     name: &'static str,
-    value: fn(&Row) -> Option<f64>,
-    ci: fn(&Row) -> Option<(f64, f64)>,
+    value: fn(&ResultRow) -> Option<f64>,
+    ci: fn(&ResultRow) -> Option<(f64, f64)>,
     dashed: bool,
 }
 
-fn no_ci(_: &Row) -> Option<(f64, f64)> {
+fn no_ci(_: &ResultRow) -> Option<(f64, f64)> {
     None
 }
 
@@ -1376,7 +1381,7 @@ impl Context<'_> {
 #[allow(clippy::too_many_arguments)]
 fn metric_figure(
     ctx: &Context,
-    rows: &[&Row],
+    rows: &[&ResultRow],
     metrics: &[Metric],
     what: &str,
     axis: &str,
@@ -1386,7 +1391,7 @@ fn metric_figure(
     stem: &str,
     formats: &[ImageFormat],
 ) -> Result<Option<Vec<PathBuf>>, HarnessError> {
-    let rows: Vec<&Row> = rows
+    let rows: Vec<&ResultRow> = rows
         .iter()
         .copied()
         .filter(|r| metrics.iter().any(|m| (m.value)(r).is_some()))
@@ -1395,14 +1400,14 @@ fn metric_figure(
         return Ok(None);
     }
     let threads: Vec<f64> = {
-        let mut t: Vec<f64> = rows.iter().filter_map(|r| r.num("threads")).collect();
+        let mut t: Vec<f64> = rows.iter().map(|r| r.threads as f64).collect();
         t.sort_by(f64::total_cmp);
         t.dedup();
         t
     };
     let line_params = varying(&rows, LINE_PARAMS);
     let panel_params = varying(&rows, PANEL_PARAMS);
-    let value_of = |m: &Metric, rs: &[&Row]| -> Option<(f64, Option<(f64, f64)>)> {
+    let value_of = |m: &Metric, rs: &[&ResultRow]| -> Option<(f64, Option<(f64, f64)>)> {
         let vals: Vec<(f64, Option<(f64, f64)>)> = rs
             .iter()
             .filter_map(|r| {
@@ -1418,7 +1423,7 @@ fn metric_figure(
             .enumerate()
             .map(|(i, (_, rs))| LegendEntry {
                 label: if line_params.is_empty() {
-                    param_label(rs[0], "batch")
+                    param_label(rs[0], Param::Batch)
                 } else {
                     labels(rs[0], &line_params)
                 },
@@ -1447,19 +1452,13 @@ fn metric_figure(
         for (_, prows) in groups.into_iter().take(MAX_PANELS) {
             let mut series = Vec::new();
             for (li, (lkey, _)) in lines.iter().enumerate() {
-                let lrows: Vec<&Row> = prows
+                let lrows: Vec<&ResultRow> = prows
                     .iter()
                     .copied()
-                    .filter(|r| {
-                        line_params
-                            .iter()
-                            .map(|p| param_value(r, p))
-                            .collect::<Vec<_>>()
-                            == *lkey
-                    })
+                    .filter(|r| line_params.iter().map(|p| p.value(r)).collect::<Vec<_>>() == *lkey)
                     .collect();
                 for m in metrics {
-                    let pts: Vec<Xy> = group_by(&lrows, &["threads"])
+                    let pts: Vec<Xy> = group_by(&lrows, &[Param::Threads])
                         .into_iter()
                         .filter_map(|(t, rs)| {
                             let x = t[0].parse::<f64>().ok()?;
@@ -1502,14 +1501,14 @@ fn metric_figure(
             legend_title: if line_params.is_empty() {
                 String::new()
             } else {
-                line_params.join(", ")
+                names(&line_params)
             },
             legend,
         };
         return render(&fig, out, stem, formats).map(Some);
     }
     // One thread count: bars per configuration.
-    let mut params: Vec<&str> = LINE_PARAMS.to_vec();
+    let mut params: Vec<Param> = LINE_PARAMS.to_vec();
     params.extend_from_slice(PANEL_PARAMS);
     let vary = varying(&rows, &params);
     let configs = group_by(&rows, &vary);
@@ -1517,7 +1516,7 @@ fn metric_figure(
         .iter()
         .map(|(_, rs)| {
             if vary.is_empty() {
-                labels(rs[0], &["batch"])
+                labels(rs[0], &[Param::Batch])
             } else {
                 labels(rs[0], &vary)
             }
@@ -1561,7 +1560,7 @@ fn metric_figure(
 #[allow(clippy::too_many_arguments)]
 fn modes_figure(
     ctx: &Context,
-    rows: &[&Row],
+    rows: &[&ResultRow],
     metric: Metric,
     what: &str,
     axis: &str,
@@ -1570,35 +1569,38 @@ fn modes_figure(
     stem: &str,
     formats: &[ImageFormat],
 ) -> Result<Option<Vec<PathBuf>>, HarnessError> {
-    let rows: Vec<&Row> = rows
+    let rows: Vec<&ResultRow> = rows
         .iter()
         .copied()
         .filter(|r| (metric.value)(r).is_some())
         .collect();
-    if varying(&rows, &["power_mode"]).is_empty() {
+    if varying(&rows, &[Param::PowerMode]).is_empty() {
         return Ok(None);
     }
     let modes: Vec<String> = {
         let mut seen = std::collections::BTreeSet::new();
         rows.iter()
-            .map(|r| r.text("power_mode").to_string())
+            .map(|r| r.power_mode.clone())
             .filter(|m| seen.insert(m.clone()))
             .collect()
     };
-    let freq = |col: &str, div: f64| -> Option<Vec<f64>> {
+    let freq = |col: fn(&ResultRow) -> Option<f64>, div: f64| -> Option<Vec<f64>> {
         modes
             .iter()
             .map(|m| {
                 let v: Vec<f64> = rows
                     .iter()
-                    .filter(|r| r.text("power_mode") == m)
-                    .map(|r| r.num(col).map(|f| f / div))
+                    .filter(|r| r.power_mode == *m)
+                    .map(|r| col(r).and_then(finite).map(|f| f / div))
                     .collect::<Option<Vec<f64>>>()?;
                 median(&v)
             })
             .collect()
     };
-    let (x_desc, xs, mode_labels) = match (freq("freq_mean_mhz", 1.0), freq("freq_max_khz", 1e3)) {
+    let (x_desc, xs, mode_labels) = match (
+        freq(|r| r.freq_mean_mhz, 1.0),
+        freq(|r| r.freq_max_khz.map(|k| k as f64), 1e3),
+    ) {
         (Some(x), _) => ("mean CPU frequency (MHz)", x, Vec::new()),
         (None, Some(x)) => ("maximum CPU frequency (MHz)", x, Vec::new()),
         _ => (
@@ -1607,11 +1609,8 @@ fn modes_figure(
             modes.clone(),
         ),
     };
-    let x_of = |r: &Row| -> Option<f64> {
-        modes
-            .iter()
-            .position(|m| m == r.text("power_mode"))
-            .map(|i| xs[i])
+    let x_of = |r: &ResultRow| -> Option<f64> {
+        modes.iter().position(|m| *m == r.power_mode).map(|i| xs[i])
     };
     let mut ticks = xs.clone();
     let mut tick_labels = Vec::new();
@@ -1623,20 +1622,28 @@ fn modes_figure(
     }
     let panel_params = varying(
         &rows,
-        &["batch", "engine", "conv", "fusion", "cache", "loop", "cpus"],
+        &[
+            Param::Batch,
+            Param::Engine,
+            Param::Conv,
+            Param::Fusion,
+            Param::Cache,
+            Param::Loop,
+            Param::Cpus,
+        ],
     );
-    let lines = group_by(&rows, &["threads"]);
+    let lines = group_by(&rows, &[Param::Threads]);
     let mut legend: Vec<LegendEntry> = lines
         .iter()
         .enumerate()
         .map(|(i, (_, rs))| LegendEntry {
-            label: param_label(rs[0], "threads"),
+            label: param_label(rs[0], Param::Threads),
             color: color(i),
             marker: marker(i),
             stroke: Stroke::Solid,
         })
         .collect();
-    let any_throttled = rows.iter().any(|r| r.text("throttled") == "true");
+    let any_throttled = rows.iter().any(|r| r.throttled == Some(true));
     if any_throttled {
         legend.push(LegendEntry {
             label: "throttled".into(),
@@ -1652,7 +1659,7 @@ fn modes_figure(
     {
         let mut series = Vec::new();
         for (li, (lkey, _)) in lines.iter().enumerate() {
-            let mut pts: Vec<Xy> = group_by(&prows, &["threads", "power_mode"])
+            let mut pts: Vec<Xy> = group_by(&prows, &[Param::Threads, Param::PowerMode])
                 .into_iter()
                 .filter(|(k, _)| k[0] == lkey[0])
                 .filter_map(|(_, rs)| {
@@ -1668,7 +1675,7 @@ fn modes_figure(
                         x: x_of(rs[0])?,
                         y,
                         err,
-                        flag: rs.iter().any(|r| r.text("throttled") == "true"),
+                        flag: rs.iter().any(|r| r.throttled == Some(true)),
                     })
                 })
                 .collect();
@@ -1716,21 +1723,21 @@ fn pareto(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
 
 fn tradeoff_figure(
     ctx: &Context,
-    rows: &[&Row],
+    rows: &[&ResultRow],
     out: &Path,
     stem: &str,
     formats: &[ImageFormat],
 ) -> Result<Option<Vec<PathBuf>>, HarnessError> {
-    let rows: Vec<&Row> = rows
+    let rows: Vec<&ResultRow> = rows
         .iter()
         .copied()
-        .filter(|r| r.images_per_joule().is_some() && r.num("images_per_s").is_some())
+        .filter(|r| r.efficiency().is_some() && finite(r.images_per_s).is_some())
         .collect();
     if rows.is_empty() {
         return Ok(None);
     }
     let mut colour_params = varying(&rows, LINE_PARAMS);
-    let marker_params = varying(&rows, &["threads"]);
+    let marker_params = varying(&rows, &[Param::Threads]);
     let mut other = varying(&rows, PANEL_PARAMS);
     if colour_params.is_empty() {
         colour_params = std::mem::take(&mut other);
@@ -1754,14 +1761,8 @@ fn tradeoff_figure(
         for (mi, (mkey, _)) in mgroups.iter().enumerate() {
             let pts: Vec<(f64, f64)> = crows
                 .iter()
-                .filter(|r| {
-                    marker_params
-                        .iter()
-                        .map(|p| param_value(r, p))
-                        .collect::<Vec<_>>()
-                        == *mkey
-                })
-                .filter_map(|r| Some((r.num("images_per_s")?, r.images_per_joule()?)))
+                .filter(|r| marker_params.iter().map(|p| p.value(r)).collect::<Vec<_>>() == *mkey)
+                .filter_map(|r| Some((finite(r.images_per_s)?, r.efficiency()?)))
                 .collect();
             all.extend_from_slice(&pts);
             groups.push((color(ci), marker(mi), pts));
@@ -1783,10 +1784,10 @@ fn tradeoff_figure(
         marker: Marker::Ring,
         stroke: Stroke::None,
     });
-    let estimated = rows.iter().any(|r| r.text("power_estimated") == "true");
+    let estimated = rows.iter().any(|r| r.power_estimated == Some(true));
     let mut note = "up and right is better".to_string();
     if !other.is_empty() {
-        note.push_str(&format!("; {} vary within a colour", other.join(", ")));
+        note.push_str(&format!("; {} vary within a colour", names(&other)));
     }
     if estimated {
         note.push_str("; ESTIMATED power");
@@ -1798,7 +1799,7 @@ fn tradeoff_figure(
         y_desc: "energy efficiency (images/J)".into(),
         pareto: pareto(&all),
         groups,
-        legend_title: colour_params.join(", "),
+        legend_title: names(&colour_params),
         legend,
     };
     render(&fig, out, stem, formats).map(Some)
@@ -1806,25 +1807,25 @@ fn tradeoff_figure(
 
 fn heatmap_figure(
     ctx: &Context,
-    rows: &[&Row],
+    rows: &[&ResultRow],
     out: &Path,
     stem: &str,
     formats: &[ImageFormat],
 ) -> Result<Option<Vec<PathBuf>>, HarnessError> {
-    let rows: Vec<&Row> = rows
+    let rows: Vec<&ResultRow> = rows
         .iter()
         .copied()
-        .filter(|r| r.num("gflops").is_some())
+        .filter(|r| finite(r.gflops).is_some())
         .collect();
-    let distinct = |p: &str| {
-        let mut v: Vec<String> = rows.iter().map(|r| r.text(p).to_string()).collect();
+    let distinct = |p: Param| {
+        let mut v: Vec<String> = rows.iter().map(|r| p.value(r)).collect();
         v.sort_by(|a, b| natural_cmp(a, b));
         v.dedup();
         v
     };
-    let mut axes: Vec<(&str, Vec<String>)> = ["mc", "nc", "kc"]
+    let mut axes: Vec<(Param, Vec<String>)> = [Param::Mc, Param::Nc, Param::Kc]
         .iter()
-        .map(|p| (*p, distinct(p)))
+        .map(|p| (*p, distinct(*p)))
         .filter(|(_, v)| v.len() > 1)
         .collect();
     if axes.len() < 2 {
@@ -1837,12 +1838,12 @@ fn heatmap_figure(
     let mut cells = vec![vec![None; xs.len()]; ys.len()];
     for r in &rows {
         let (Some(xi), Some(yi)) = (
-            xs.iter().position(|v| v == r.text(xp)),
-            ys.iter().position(|v| v == r.text(yp)),
+            xs.iter().position(|v| *v == xp.value(r)),
+            ys.iter().position(|v| *v == yp.value(r)),
         ) else {
             continue;
         };
-        let g = r.num("gflops").unwrap_or(0.0);
+        let g = finite(r.gflops).unwrap_or(0.0);
         let c: &mut Option<f64> = &mut cells[yi][xi];
         *c = Some(c.map_or(g, |old: f64| old.max(g)));
     }
@@ -1851,10 +1852,16 @@ fn heatmap_figure(
     if filled <= xs.len().max(ys.len()) {
         return Ok(None);
     }
-    let mut others: Vec<&str> = varying(
+    let mut others: Vec<Param> = varying(
         &rows,
         &[
-            "threads", "batch", "conv", "fusion", "loop", "engine", "cpus",
+            Param::Threads,
+            Param::Batch,
+            Param::Conv,
+            Param::Fusion,
+            Param::Loop,
+            Param::Engine,
+            Param::Cpus,
         ],
     );
     if axes.len() > 2 {
@@ -1863,13 +1870,13 @@ fn heatmap_figure(
     let note = if others.is_empty() {
         "whole-model GFLOP/s per cache blocking".to_string()
     } else {
-        format!("best GFLOP/s over {} per cell", others.join(", "))
+        format!("best GFLOP/s over {} per cell", names(&others))
     };
     let fig = HeatmapFigure {
         title: ctx.title("GFLOP/s over cache blocking"),
         subtitle: ctx.subtitle(&note),
-        x_name: xp.to_string(),
-        y_name: yp.to_string(),
+        x_name: xp.name().into(),
+        y_name: yp.name().into(),
         xs,
         ys,
         cells,
@@ -1882,7 +1889,7 @@ const MAX_PROFILED: usize = 4;
 
 fn layers_figure(
     ctx: &Context,
-    rows: &[&Row],
+    rows: &[&ResultRow],
     profile: &[ProfileRow],
     out: &Path,
     stem: &str,
@@ -1892,21 +1899,21 @@ fn layers_figure(
     for p in profile {
         by_point.entry(p.point.as_str()).or_default().push(p);
     }
-    let profiled: Vec<&Row> = rows
+    let profiled: Vec<&ResultRow> = rows
         .iter()
         .copied()
-        .filter(|r| by_point.contains_key(r.text("point")))
+        .filter(|r| by_point.contains_key(r.point.as_str()))
         .collect();
     if profiled.is_empty() {
         return Ok(None);
     }
-    let mut params: Vec<&str> = vec!["threads"];
+    let mut params: Vec<Param> = vec![Param::Threads];
     params.extend_from_slice(LINE_PARAMS);
     params.extend_from_slice(PANEL_PARAMS);
     let vary = varying(&profiled, &params);
-    let shown: Vec<&Row> = profiled.iter().copied().take(MAX_PROFILED).collect();
+    let shown: Vec<&ResultRow> = profiled.iter().copied().take(MAX_PROFILED).collect();
     // Layers in the order of the first profiled point.
-    let mut first: Vec<&ProfileRow> = by_point[shown[0].text("point")].clone();
+    let mut first: Vec<&ProfileRow> = by_point[shown[0].point.as_str()].clone();
     first.sort_by_key(|p| p.layer_index);
     let names: Vec<String> = first
         .iter()
@@ -1916,10 +1923,10 @@ fn layers_figure(
         .iter()
         .enumerate()
         .map(|(j, r)| {
-            let layers = &by_point[r.text("point")];
+            let layers = &by_point[r.point.as_str()];
             BarSeries {
                 label: if vary.is_empty() {
-                    labels(r, &["threads", "batch"])
+                    labels(r, &[Param::Threads, Param::Batch])
                 } else {
                     labels(r, &vary)
                 },
@@ -1981,7 +1988,7 @@ fn power_figure(
     let windows: Vec<(f64, f64)> = data
         .rows
         .iter()
-        .filter_map(|r| Some((r.num("window_start_s")?, r.num("window_end_s")?)))
+        .filter_map(|r| Some((r.window_start_s?, r.window_end_s?)))
         .filter(|(a, b)| b > a)
         .collect();
     let sources: Vec<String> = data.power_sources();
@@ -1989,15 +1996,11 @@ fn power_figure(
     if !sources.is_empty() {
         sub.push_str(&format!(", power source {}", sources.join("+")));
     }
-    if data
-        .rows
-        .iter()
-        .any(|r| r.text("power_estimated") == "true")
-    {
+    if data.estimated() {
         sub.push_str(" (ESTIMATED)");
     }
     sub.push_str(&format!("; {} measured window(s) shaded", windows.len()));
-    let models = data.distinct("model").join(", ");
+    let models = data.distinct(|r| &r.model).join(", ");
     let fig = PowerFigure {
         title: format!(
             "Power trace: {models} on {}, {}",
@@ -2043,7 +2046,7 @@ pub fn plot_data(
     let mut figures = Vec::new();
     let mut skipped = Vec::new();
     // Points an engine could not measure (`skipped`, `failed`) have no figures to draw.
-    let unmeasured = |r: &Row| !matches!(r.text("status"), "" | "ok");
+    let unmeasured = |r: &ResultRow| !r.measured();
     let n_unmeasured = data.rows.iter().filter(|r| unmeasured(r)).count();
     let measured_only;
     let data = if n_unmeasured > 0 {
@@ -2063,29 +2066,17 @@ pub fn plot_data(
     } else {
         data
     };
-    let has_energy = data.rows.iter().any(|r| r.joules_per_image().is_some());
-    let has_dyn = data.has_values("dyn_joules_per_image");
-    let estimated = data
+    let has_energy = data.rows.iter().any(|r| r.energy_per_image().is_some());
+    let has_dyn = data
         .rows
         .iter()
-        .any(|r| r.text("power_estimated") == "true");
+        .any(|r| r.dyn_joules_per_image.and_then(finite).is_some());
+    let estimated = data.estimated();
     let mut any_heatmap = false;
     let mut any_layers = false;
-    let experiments = if data.has_column("experiment") {
-        data.distinct("experiment")
-    } else {
-        vec![String::new()]
-    };
-    for exp in &experiments {
-        let exp_rows: Vec<&Row> = data
-            .rows
-            .iter()
-            .filter(|r| r.text("experiment") == exp)
-            .collect();
-        let mut models: Vec<String> = exp_rows
-            .iter()
-            .map(|r| r.text("model").to_string())
-            .collect();
+    for exp in &data.distinct(|r| &r.experiment) {
+        let exp_rows: Vec<&ResultRow> = data.rows.iter().filter(|r| r.experiment == *exp).collect();
+        let mut models: Vec<String> = exp_rows.iter().map(|r| r.model.clone()).collect();
         models.dedup();
         let models = {
             let mut seen = std::collections::BTreeSet::new();
@@ -2095,10 +2086,10 @@ pub fn plot_data(
                 .collect::<Vec<_>>()
         };
         for model in &models {
-            let rows: Vec<&Row> = exp_rows
+            let rows: Vec<&ResultRow> = exp_rows
                 .iter()
                 .copied()
-                .filter(|r| r.text("model") == model)
+                .filter(|r| r.model == *model)
                 .collect();
             let ctx = Context {
                 data,
@@ -2123,8 +2114,8 @@ pub fn plot_data(
             };
             let throughput = Metric {
                 name: "images/s",
-                value: |r| r.num("images_per_s"),
-                ci: Row::images_per_s_ci,
+                value: |r| finite(r.images_per_s),
+                ci: ResultRow::images_per_s_ci,
                 dashed: false,
             };
             let files = metric_figure(
@@ -2142,13 +2133,13 @@ pub fn plot_data(
             add("throughput", ctx.title("Throughput"), files);
             let p50 = Metric {
                 name: "median (p50)",
-                value: |r| r.num("latency_ms_p50"),
-                ci: Row::latency_ci,
+                value: |r| finite(r.latency_ms_p50),
+                ci: ResultRow::latency_ci,
                 dashed: false,
             };
             let p99 = Metric {
                 name: "p99",
-                value: |r| r.num("latency_ms_p99"),
+                value: |r| finite(r.latency_ms_p99),
                 ci: no_ci,
                 dashed: true,
             };
@@ -2169,13 +2160,13 @@ pub fn plot_data(
                 let (scale, unit) = energy_unit(&rows);
                 let total = Metric {
                     name: "total",
-                    value: Row::joules_per_image,
+                    value: ResultRow::energy_per_image,
                     ci: no_ci,
                     dashed: false,
                 };
                 let dynamic = Metric {
                     name: "dynamic (above idle)",
-                    value: |r| r.num("dyn_joules_per_image"),
+                    value: |r| r.dyn_joules_per_image.and_then(finite),
                     ci: no_ci,
                     dashed: true,
                 };
@@ -2225,7 +2216,7 @@ pub fn plot_data(
                 let (scale, unit) = energy_unit(&rows);
                 let energy = Metric {
                     name: "total",
-                    value: Row::joules_per_image,
+                    value: ResultRow::energy_per_image,
                     ci: no_ci,
                     dashed: false,
                 };
@@ -2331,16 +2322,18 @@ mod tests {
     #[test]
     fn peer_engine_rows_join_every_panel_of_joulebench_knobs() {
         let row = |engine: &str, fusion: &str, mc: &str, mode: &str| {
-            Row::from_pairs([
-                ("engine", engine),
-                ("fusion", fusion),
-                ("mc", mc),
-                ("nc", mc),
-                ("kc", mc),
-                ("loop", if engine == "joulebench" { "auto" } else { "" }),
-                ("cpus", ""),
-                ("power_mode", mode),
-            ])
+            let mc: usize = mc.parse().unwrap();
+            ResultRow {
+                engine: engine.into(),
+                fusion: fusion == "true",
+                mc,
+                nc: mc,
+                kc: mc,
+                parallel: if engine == "joulebench" { "auto" } else { "" }.into(),
+                cpus: String::new(),
+                power_mode: mode.into(),
+                ..ResultRow::default()
+            }
         };
         let rows = [
             row("joulebench", "true", "252", "none"),
@@ -2349,13 +2342,13 @@ mod tests {
             row("tract", "false", "0", "none"),
             row("tract", "false", "0", "slow"),
         ];
-        let refs: Vec<&Row> = rows.iter().collect();
+        let refs: Vec<&ResultRow> = rows.iter().collect();
         // The peers' zero cache sizes do not make `cache` vary.
         assert_eq!(varying(&refs, PANEL_PARAMS), ["fusion", "power_mode"]);
-        let groups = panel_groups(&refs, &["fusion", "power_mode"]);
+        let groups = panel_groups(&refs, &[Param::Fusion, Param::PowerMode]);
         let engines: Vec<Vec<&str>> = groups
             .iter()
-            .map(|(_, rs)| rs.iter().map(|r| r.text("engine")).collect())
+            .map(|(_, rs)| rs.iter().map(|r| r.engine.as_str()).collect())
             .collect();
         // fused and unfused joulebench each with both peers; tract's own mode alone.
         assert_eq!(
@@ -2366,7 +2359,10 @@ mod tests {
                 vec!["tract"],
             ]
         );
-        assert_eq!(labels(&rows[2], &["engine", "conv"]), "onnxruntime");
+        assert_eq!(
+            labels(&rows[2], &[Param::Engine, Param::Conv]),
+            "onnxruntime"
+        );
         assert_eq!(groups[0].0, ["false", "none"]);
         assert_eq!(groups[1].0, ["true", "none"]);
     }
@@ -2384,16 +2380,22 @@ mod tests {
 
     #[test]
     fn groups_sort_numerically_and_repetitions_aggregate() {
-        let rows: Vec<Row> = ["8", "1", "16", "1"]
+        let rows: Vec<ResultRow> = ["8", "1", "16", "1"]
             .iter()
-            .map(|b| Row::from_pairs([("batch", *b), ("mc", "1"), ("nc", "2"), ("kc", "3")]))
+            .map(|b| ResultRow {
+                batch: b.parse().unwrap(),
+                mc: 1,
+                nc: 2,
+                kc: 3,
+                ..ResultRow::default()
+            })
             .collect();
-        let refs: Vec<&Row> = rows.iter().collect();
-        let g = group_by(&refs, &["batch"]);
+        let refs: Vec<&ResultRow> = rows.iter().collect();
+        let g = group_by(&refs, &[Param::Batch]);
         let keys: Vec<&str> = g.iter().map(|(k, _)| k[0].as_str()).collect();
         assert_eq!(keys, ["1", "8", "16"]);
         assert_eq!(g[0].1.len(), 2);
-        assert_eq!(varying(&refs, &["batch", "cache"]), vec!["batch"]);
+        assert_eq!(varying(&refs, &[Param::Batch, Param::Cache]), vec!["batch"]);
         let a = aggregate(&[
             (1.0, Some((0.9, 1.1))),
             (3.0, Some((2.5, 3.2))),

@@ -4,7 +4,8 @@
 
 use crate::harness::analyze::compare::fmt_num;
 use crate::harness::present::plot::{self, ImageFormat, PlotSummary};
-use crate::harness::record::dataset::{self, Row, RunData};
+use crate::harness::record::dataset::{self, RunData};
+use crate::harness::record::rows::{finite, ResultRow};
 use crate::harness::HarnessError;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -62,17 +63,13 @@ pub fn report(input: &Path) -> Result<ReportOutcome, HarnessError> {
     })
 }
 
-fn mstr(m: &serde_json::Value, path: &[&str]) -> Option<String> {
-    let mut v = m;
-    for p in path {
-        v = v.get(p)?;
-    }
-    match v {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) if s.is_empty() => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
+/// A text that says something.
+fn some(v: &Option<String>) -> Option<String> {
+    v.clone().filter(|s| !s.is_empty())
+}
+
+fn text(s: &str) -> Option<String> {
+    Some(s.to_string()).filter(|s| !s.is_empty())
 }
 
 fn machine_table(data: &RunData) -> Block {
@@ -83,63 +80,53 @@ fn machine_table(data: &RunData) -> Block {
         }
     };
     let hosts: Vec<String> = data
-        .distinct("host")
+        .distinct(|r| &r.host)
         .into_iter()
         .filter(|h| !h.is_empty())
         .collect();
     add("host", (!hosts.is_empty()).then(|| hosts.join(", ")));
-    if let Some(m) = &data.manifest {
-        add("CPU", mstr(m, &["machine", "cpu_model"]));
-        let cores = match (
-            mstr(m, &["machine", "logical_cores"]),
-            mstr(m, &["machine", "physical_cores"]),
-        ) {
-            (Some(l), Some(p)) => Some(format!("{l} logical, {p} physical")),
-            (Some(l), None) => Some(format!("{l} logical")),
-            _ => None,
+    let manifest = data.manifest.as_ref();
+    if let Some(m) = manifest.and_then(|m| m.machine.as_ref()) {
+        add("CPU", some(&m.cpu_model));
+        let cores = match m.physical_cores {
+            Some(p) => format!("{} logical, {p} physical", m.logical_cores),
+            None => format!("{} logical", m.logical_cores),
         };
-        add("cores", cores);
-        add("architecture", mstr(m, &["machine", "arch"]));
-        add(
-            "OS",
-            mstr(m, &["machine", "os_version"]).or_else(|| mstr(m, &["machine", "os"])),
-        );
-        add("Linux kernel", mstr(m, &["machine", "kernel"]));
-        add("governor", mstr(m, &["machine", "governor"]));
-        let fmin = mstr(m, &["machine", "scaling_min_mhz"]);
-        let fmax = mstr(m, &["machine", "scaling_max_mhz"]);
+        add("cores", (m.logical_cores > 0).then_some(cores));
+        add("architecture", text(&m.arch));
+        add("OS", some(&m.os_version).or_else(|| some(&m.os)));
+        add("Linux kernel", some(&m.kernel));
+        add("governor", some(&m.governor));
         add(
             "scaling frequencies",
-            fmax.map(|mx| format!("{} - {mx} MHz", fmin.unwrap_or_else(|| "?".into()))),
+            m.scaling_max_mhz.map(|mx| {
+                let mn = m
+                    .scaling_min_mhz
+                    .map_or_else(|| "?".into(), |v| v.to_string());
+                format!("{mn} - {mx} MHz")
+            }),
         );
         add(
             "memory",
-            m["machine"]["memory_bytes"]
-                .as_f64()
-                .map(|b| format!("{:.1} GiB", b / (1u64 << 30) as f64)),
+            m.memory_bytes
+                .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)),
         );
-        add("Jetson power mode", mstr(m, &["machine", "nvpmodel"]));
-        add(
-            "Raspberry Pi throttling",
-            mstr(m, &["machine", "throttled"]),
-        );
+        add("Jetson power mode", some(&m.nvpmodel));
+        add("Raspberry Pi throttling", some(&m.throttled));
     }
     add(
         "micro-kernel",
         Some(data.kernel()).filter(|k| !k.is_empty()),
     );
-    if let Some(m) = &data.manifest {
-        add("joulebench", mstr(m, &["joulebench_version"]));
-        add("git revision", mstr(m, &["git_revision"]));
-        add("started (UTC)", mstr(m, &["started_utc"]));
-        add("finished (UTC)", mstr(m, &["finished_utc"]));
+    if let Some(m) = manifest {
+        add("joulebench", text(&m.joulebench_version));
+        add("git revision", some(&m.git_revision));
+        add("started (UTC)", some(&m.started_utc));
+        add("finished (UTC)", some(&m.finished_utc));
     }
     let sources: Vec<String> = data.power_sources();
     if !sources.is_empty() {
-        let est = data
-            .rows
-            .iter()
-            .any(|r| r.text("power_estimated") == "true");
+        let est = data.estimated();
         add(
             "power source",
             Some(format!(
@@ -153,8 +140,8 @@ fn machine_table(data: &RunData) -> Block {
 }
 
 /// The configuration part of a point id (after experiment/model/).
-fn config_of(r: &Row) -> String {
-    let p = r.text("point");
+fn config_of(r: &ResultRow) -> String {
+    let p = &r.point;
     p.rsplit('/').next().unwrap_or(p).to_string()
 }
 
@@ -180,23 +167,19 @@ fn build(data: &RunData, dir: &Path, summary: &PlotSummary) -> Vec<Block> {
     b.push(Block::H2("Suite".into()));
     let mut facts = vec![format!("name: {}", data.suite())];
     if let Some(m) = &data.manifest {
-        if let Some(f) = mstr(m, &["suite_file"]) {
+        if let Some(f) = text(&m.suite_file) {
             facts.push(format!("file: `{f}`"));
         }
-        if let Some(h) = mstr(m, &["suite_hash"]) {
+        if let Some(h) = text(&m.suite_hash) {
             facts.push(format!("sha256: `{h}`"));
         }
-        if let Some(s) = mstr(m, &["shard"]) {
+        if let Some(s) = some(&m.shard) {
             facts.push(format!("shard: {s}"));
         }
     }
     b.push(Block::List(facts));
-    if let Some(text) = data
-        .manifest
-        .as_ref()
-        .and_then(|m| mstr(m, &["suite_text"]))
-    {
-        b.push(Block::Code(text));
+    if let Some(t) = data.manifest.as_ref().and_then(|m| text(&m.suite_text)) {
+        b.push(Block::Code(t));
     }
     b.push(Block::H2("Results".into()));
     b.push(Block::P(
@@ -205,18 +188,9 @@ fn build(data: &RunData, dir: &Path, summary: &PlotSummary) -> Vec<Block> {
          (bootstrap), carried over; latencies are per batch."
             .into(),
     ));
-    let energy = data.rows.iter().any(|r| r.joules_per_image().is_some());
-    let experiments = if data.has_column("experiment") {
-        data.distinct("experiment")
-    } else {
-        vec![String::new()]
-    };
-    for exp in &experiments {
-        let rows: Vec<&Row> = data
-            .rows
-            .iter()
-            .filter(|r| r.text("experiment") == exp)
-            .collect();
+    let energy = data.rows.iter().any(|r| r.energy_per_image().is_some());
+    for exp in &data.distinct(|r| &r.experiment) {
+        let rows: Vec<&ResultRow> = data.rows.iter().filter(|r| r.experiment == *exp).collect();
         if !exp.is_empty() {
             b.push(Block::H3(format!("Experiment {exp}")));
         }
@@ -250,25 +224,25 @@ fn build(data: &RunData, dir: &Path, summary: &PlotSummary) -> Vec<Block> {
             .iter()
             .map(|r| {
                 let mut c = vec![
-                    r.text("model").to_string(),
+                    r.model.clone(),
                     config_of(r),
-                    opt(r.num("images_per_s")),
+                    opt(finite(r.images_per_s)),
                     r.images_per_s_ci().map_or_else(
                         || "-".into(),
                         |(lo, hi)| format!("{} - {}", fmt_num(lo), fmt_num(hi)),
                     ),
-                    opt(r.num("latency_ms_p50")),
-                    opt(r.num("latency_ms_p99")),
-                    opt(r.num("gflops")),
-                    opt(r.num("cv")),
+                    opt(finite(r.latency_ms_p50)),
+                    opt(finite(r.latency_ms_p99)),
+                    opt(finite(r.gflops)),
+                    opt(finite(r.cv)),
                 ];
                 if energy {
-                    c.push(opt(r.joules_per_image()));
-                    c.push(opt(r.num("dyn_joules_per_image")));
-                    c.push(opt(r.images_per_joule()));
-                    c.push(opt(r.num("avg_power_w")));
+                    c.push(opt(r.energy_per_image()));
+                    c.push(opt(r.dyn_joules_per_image.and_then(finite)));
+                    c.push(opt(r.efficiency()));
+                    c.push(opt(r.avg_power_w.and_then(finite)));
                 }
-                let w = r.text("warnings");
+                let w = &r.warnings;
                 c.push(if w.is_empty() {
                     String::new()
                 } else {
@@ -278,36 +252,37 @@ fn build(data: &RunData, dir: &Path, summary: &PlotSummary) -> Vec<Block> {
             })
             .collect();
         b.push(Block::Table(header, table, numeric));
-        let mut models: Vec<&str> = rows.iter().map(|r| r.text("model")).collect();
+        let mut models: Vec<&str> = rows.iter().map(|r| r.model.as_str()).collect();
         models.sort();
         models.dedup();
         let mut best = Vec::new();
         for m in models {
-            if let Some(r) = rows.iter().filter(|r| r.text("model") == m).max_by(|a, c| {
-                a.num("images_per_s")
-                    .unwrap_or(0.0)
-                    .total_cmp(&c.num("images_per_s").unwrap_or(0.0))
-            }) {
+            let ips = |r: &ResultRow| finite(r.images_per_s).unwrap_or(0.0);
+            if let Some(r) = rows
+                .iter()
+                .filter(|r| r.model == m)
+                .max_by(|a, c| ips(a).total_cmp(&ips(c)))
+            {
                 let mut s = format!(
                     "{m}: fastest {} at {} images/s",
                     config_of(r),
-                    opt(r.num("images_per_s"))
+                    opt(finite(r.images_per_s))
                 );
                 if energy {
                     if let Some(e) = rows
                         .iter()
-                        .filter(|r| r.text("model") == m)
-                        .filter(|r| r.images_per_joule().is_some())
+                        .filter(|r| r.model == m)
+                        .filter(|r| r.efficiency().is_some())
                         .max_by(|a, c| {
-                            a.images_per_joule()
+                            a.efficiency()
                                 .unwrap_or(0.0)
-                                .total_cmp(&c.images_per_joule().unwrap_or(0.0))
+                                .total_cmp(&c.efficiency().unwrap_or(0.0))
                         })
                     {
                         s.push_str(&format!(
                             "; most efficient {} at {} images/J",
                             config_of(e),
-                            opt(e.images_per_joule())
+                            opt(e.efficiency())
                         ));
                     }
                 }
@@ -341,8 +316,8 @@ fn build(data: &RunData, dir: &Path, summary: &PlotSummary) -> Vec<Block> {
     let warnings: Vec<String> = data
         .rows
         .iter()
-        .filter(|r| !r.text("warnings").is_empty())
-        .map(|r| format!("{}: {}", r.text("point"), r.text("warnings")))
+        .filter(|r| !r.warnings.is_empty())
+        .map(|r| format!("{}: {}", r.point, r.warnings))
         .collect();
     if !warnings.is_empty() || !data.notes.is_empty() {
         b.push(Block::H2("Warnings".into()));

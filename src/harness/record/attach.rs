@@ -1,7 +1,9 @@
 //! `joulebench attach-power`: fills the energy columns of a recorded run
 //! from a power meter's log, by the windows the run recorded.
 
-use crate::harness::record::rows::{self, PowerRow, ResultRow};
+use crate::harness::record::io::{self as csvio};
+use crate::harness::record::manifest::{AttachedPower, Manifest};
+use crate::harness::record::rows::{PowerRow, ResultRow};
 use crate::harness::HarnessError;
 use crate::power::external::{integrate, LogReader, MeterFormat};
 use crate::power::{self, PowerError};
@@ -29,14 +31,12 @@ fn bad(path: &Path, reason: String) -> HarnessError {
 /// The meter format the run was set up with (`source = "external"` in the
 /// suite), if any.
 pub fn recorded_format(dir: &Path) -> Option<MeterFormat> {
-    let m = read_manifest(&dir.join("manifest.json")).ok()?;
-    m["power"].as_array()?.iter().find_map(|e| {
-        if e["config"]["source"] != "external" {
+    let m = Manifest::read(&dir.join("manifest.json")).ok()?;
+    m.power.iter().find_map(|e| {
+        if e.source() != Some("external") {
             return None;
         }
-        serde_json::from_value::<serde_json::Value>(e["config"]["meter"].clone())
-            .ok()
-            .and_then(|v| format_from_json(&v))
+        format_from_json(e.config.get("meter")?)
     })
 }
 
@@ -70,16 +70,6 @@ fn format_from_json(v: &serde_json::Value) -> Option<MeterFormat> {
     })
 }
 
-fn read_manifest(path: &Path) -> Result<serde_json::Value, HarnessError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        bad(
-            path,
-            format!("cannot read: {e}; give a run directory (results/<suite>/<timestamp>)"),
-        )
-    })?;
-    serde_json::from_str(&text).map_err(|e| bad(path, format!("not JSON: {e}")))
-}
-
 /// Attaches the meter log `log` (read with `format`) to the run in `dir`.
 pub fn attach_power(
     dir: &Path,
@@ -88,15 +78,15 @@ pub fn attach_power(
     min_samples: usize,
 ) -> Result<AttachOutcome, HarnessError> {
     let manifest_path = dir.join("manifest.json");
-    let mut manifest = read_manifest(&manifest_path)?;
-    let run_start = manifest["clock"]["run_start_unix_s"].as_f64().ok_or_else(|| {
+    let mut manifest = Manifest::read(&manifest_path)?;
+    let run_start = manifest.run_start_unix_s().ok_or_else(|| {
         bad(
             &manifest_path,
             "no clock.run_start_unix_s: this run was recorded before joulebench kept measured windows, so a meter log cannot be aligned to it".into(),
         )
     })?;
     let results_path = dir.join("results.csv");
-    let mut rows: Vec<ResultRow> = rows::read_rows(&results_path)?;
+    let mut rows: Vec<ResultRow> = csvio::read_rows(&results_path)?;
     let perr = |source: PowerError| HarnessError::Power {
         context: format!("meter log {}", log.display()),
         source,
@@ -106,14 +96,9 @@ pub fn attach_power(
     let samples = reader.samples.clone();
 
     // Idle power over the idle window the run recorded for an external source.
-    let idle_window = manifest["power"].as_array().and_then(|a| {
-        a.iter().find_map(|e| {
-            let w = e["idle"]["window_s"].as_array()?;
-            (e["config"]["source"] == "external")
-                .then_some((w.first()?.as_f64()?, w.get(1)?.as_f64()?))
-        })
-    });
-    let idle_w = idle_window.and_then(|(a, b)| integrate("external", &samples, a, b, 1).mean_w);
+    let idle_w = manifest
+        .external_idle_window()
+        .and_then(|(a, b)| integrate("external", &samples, a, b, 1).mean_w);
 
     let mut out = AttachOutcome {
         rows: rows.len(),
@@ -160,10 +145,10 @@ pub fn attach_power(
         attached_points.push(r.point.clone());
         out.attached += 1;
     }
-    rows::rewrite(&results_path, &rows)?;
+    csvio::rewrite(&results_path, &rows)?;
     let power_path = dir.join("power.csv");
     let mut all: Vec<PowerRow> = if power_path.exists() {
-        rows::read_rows::<PowerRow>(&power_path)?
+        csvio::read_rows::<PowerRow>(&power_path)?
             .into_iter()
             .filter(|p| !(p.rail == "meter" && attached_points.contains(&p.point)))
             .collect()
@@ -171,22 +156,15 @@ pub fn attach_power(
         Vec::new()
     };
     all.extend(raw);
-    rows::rewrite(&power_path, &all)?;
-    manifest["attached_power"] = serde_json::json!({
-        "log": log.display().to_string(),
-        "format": format,
-        "idle_watts": idle_w,
-        "attached_utc": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "rows_attached": out.attached,
+    csvio::rewrite(&power_path, &all)?;
+    manifest.attached_power = Some(AttachedPower {
+        log: log.display().to_string(),
+        format: serde_json::to_value(&format).unwrap_or_default(),
+        idle_watts: idle_w,
+        attached_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        rows_attached: out.attached,
     });
-    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    let tmp = manifest_path.with_extension("json.tmp");
-    std::fs::write(&tmp, text + "\n")
-        .and_then(|_| std::fs::rename(&tmp, &manifest_path))
-        .map_err(|e| HarnessError::Io {
-            path: manifest_path.clone(),
-            reason: e.to_string(),
-        })?;
+    manifest.write(&manifest_path)?;
     Ok(out)
 }
 

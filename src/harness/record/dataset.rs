@@ -1,195 +1,15 @@
-//! Reading a run back for plots, reports and comparisons: results.csv by
-//! column name (so files with or without the power and counter columns both
-//! work), and the files beside it: samples.csv, power.csv, profile.csv and
-//! manifest.json.
+//! Reading a run back for plots, reports and comparisons: results.csv
+//! deserialized into [`ResultRow`] (so files with or without the later
+//! columns both read), and the files beside it: samples.csv, power.csv,
+//! profile.csv and manifest.json.
 
+use crate::harness::record::io;
+use crate::harness::record::manifest::Manifest;
 pub use crate::harness::record::rows::ProfileRow;
-use crate::harness::record::rows::{self, SampleRow};
+use crate::harness::record::rows::{PowerRow, ResultRow, SampleRow, REQUIRED};
 use crate::harness::HarnessError;
-use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-
-/// Columns every results.csv must have for plots, reports and `compare`.
-pub const REQUIRED: &[&str] = &[
-    "suite",
-    "point",
-    "model",
-    "threads",
-    "batch",
-    "images_per_s",
-];
-
-/// Columns that hold numbers when present; a non-empty cell that is not a
-/// number is a malformed file. Empty cells mean "not measured".
-pub const NUMERIC: &[&str] = &[
-    "repetition",
-    "threads",
-    "batch",
-    "mc",
-    "nc",
-    "kc",
-    "iterations",
-    "duration_s",
-    "images_per_s",
-    "gflop_per_image",
-    "gflops",
-    "latency_ms_p50",
-    "latency_ms_p90",
-    "latency_ms_p99",
-    "latency_ms_mean",
-    "latency_ms_min",
-    "latency_ms_max",
-    "latency_ms_stdev",
-    "latency_ci95_low_ms",
-    "latency_ci95_high_ms",
-    "cv",
-    "outliers",
-    "samples",
-    "avg_power_w",
-    "idle_power_w",
-    "energy_j",
-    "joules_per_image",
-    "dyn_joules_per_image",
-    "images_per_joule",
-    "cycles",
-    "instructions",
-    "ipc",
-    "window_start_s",
-    "window_end_s",
-    "freq_min_khz",
-    "freq_max_khz",
-    "freq_mean_mhz",
-    "temp_start_c",
-    "temp_end_c",
-];
-
-/// The parameters that identify a configuration across runs (not the point
-/// id, timestamp or host): what `compare` matches on and what plots group by.
-pub const PARAMS: &[&str] = &[
-    "experiment",
-    "model",
-    "engine",
-    "conv",
-    "fusion",
-    "threads",
-    "batch",
-    "mc",
-    "nc",
-    "kc",
-    "loop",
-    "cpus",
-    "power_mode",
-];
-
-/// One results.csv row, by column name.
-#[derive(Clone, Debug, Default)]
-pub struct Row {
-    cells: HashMap<String, String>,
-    /// 1-based line in the file (the header is line 1).
-    pub line: u64,
-}
-
-impl Row {
-    /// Builds a row from (column, value) pairs (tests, synthetic data).
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Row {
-        Row {
-            cells: pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            line: 0,
-        }
-    }
-
-    /// The trimmed cell, `None` when the column is absent or the cell empty.
-    pub fn get(&self, col: &str) -> Option<&str> {
-        self.cells
-            .get(col)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-    }
-
-    /// The cell as text, empty when absent.
-    pub fn text(&self, col: &str) -> &str {
-        self.get(col).unwrap_or("")
-    }
-
-    /// The cell as a finite number (validated on load for [`NUMERIC`]).
-    pub fn num(&self, col: &str) -> Option<f64> {
-        self.get(col)
-            .and_then(|s| s.parse::<f64>().ok())
-            .filter(|v| v.is_finite())
-    }
-
-    /// The cell as a whole number.
-    pub fn int(&self, col: &str) -> Option<usize> {
-        self.num(col)
-            .filter(|v| *v >= 0.0 && v.fract() == 0.0)
-            .map(|v| v as usize)
-    }
-
-    /// The matching key: every [`PARAMS`] column present, as `name=value`.
-    pub fn key(&self) -> Vec<(String, String)> {
-        PARAMS
-            .iter()
-            .filter(|c| self.cells.contains_key(**c))
-            .map(|c| (c.to_string(), self.text(c).to_string()))
-            .collect()
-    }
-
-    /// 95% interval of the median batch latency in ms, when recorded and sane.
-    pub fn latency_ci(&self) -> Option<(f64, f64)> {
-        let lo = self.num("latency_ci95_low_ms")?;
-        let hi = self.num("latency_ci95_high_ms")?;
-        (lo > 0.0 && hi >= lo).then_some((lo, hi))
-    }
-
-    /// 95% interval for `images_per_s`: the interval of the median latency
-    /// carried over relatively (images/s scales as 1/latency), so the
-    /// interval is around the recorded value.
-    pub fn images_per_s_ci(&self) -> Option<(f64, f64)> {
-        let v = self.num("images_per_s")?;
-        let p50 = self.num("latency_ms_p50").filter(|p| *p > 0.0)?;
-        let (lo, hi) = self.latency_ci()?;
-        Some((v * p50 / hi, v * p50 / lo))
-    }
-
-    /// Joules per image, from `joules_per_image` or `1 / images_per_joule`.
-    pub fn joules_per_image(&self) -> Option<f64> {
-        self.num("joules_per_image")
-            .or_else(|| {
-                self.num("images_per_joule")
-                    .filter(|v| *v > 0.0)
-                    .map(|v| 1.0 / v)
-            })
-            .filter(|v| *v > 0.0)
-    }
-
-    /// Images per joule, from `images_per_joule` or `1 / joules_per_image`.
-    pub fn images_per_joule(&self) -> Option<f64> {
-        self.num("images_per_joule")
-            .or_else(|| {
-                self.num("joules_per_image")
-                    .filter(|v| *v > 0.0)
-                    .map(|v| 1.0 / v)
-            })
-            .filter(|v| *v > 0.0)
-    }
-}
-
-/// One row of power.csv: a power reading on the run's clock.
-#[derive(Clone, Debug, Deserialize)]
-pub struct PowerSample {
-    #[serde(default)]
-    pub point: String,
-    #[serde(default)]
-    pub repetition: Option<usize>,
-    pub t_s: f64,
-    #[serde(default)]
-    pub rail: String,
-    pub watts: f64,
-}
 
 /// A run as read back: results and whatever lies beside them.
 #[derive(Clone, Debug)]
@@ -198,13 +18,15 @@ pub struct RunData {
     pub results_path: PathBuf,
     /// The run directory, when the input was one (or a file named results.csv).
     pub dir: Option<PathBuf>,
+    /// The columns of the file's header: files of older versions lack
+    /// later ones, whose fields read back as their defaults.
     pub columns: Vec<String>,
-    pub rows: Vec<Row>,
+    pub rows: Vec<ResultRow>,
     /// Batch latencies (ms) by point id, from samples.csv.
     pub samples: Option<HashMap<String, Vec<f64>>>,
-    pub power: Option<Vec<PowerSample>>,
+    pub power: Option<Vec<PowerRow>>,
     pub profile: Option<Vec<ProfileRow>>,
-    pub manifest: Option<serde_json::Value>,
+    pub manifest: Option<Manifest>,
     /// Problems that did not stop the reading (a torn last row, an
     /// unreadable side file).
     pub notes: Vec<String>,
@@ -247,20 +69,21 @@ pub fn resolve(input: &Path) -> Result<(PathBuf, Option<PathBuf>), HarnessError>
 }
 
 /// The columns, rows and reading notes of a results.csv.
-pub type ResultsRead = (Vec<String>, Vec<Row>, Vec<String>);
+pub type ResultsRead = (Vec<String>, Vec<ResultRow>, Vec<String>);
 
-/// Reads results.csv by column name. `strict`: any malformed row is an
-/// error; otherwise rows after the first malformed one are dropped with a note.
+/// Reads results.csv into [`ResultRow`]s by its header. `strict`: any
+/// malformed row is an error; otherwise rows from the first malformed one on
+/// are dropped with a note.
 pub fn read_results(path: &Path, strict: bool) -> Result<ResultsRead, HarnessError> {
     let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
         .from_path(path)
         .map_err(|e| rec_err(path, format!("cannot read: {e}")))?;
-    let columns: Vec<String> = rdr
+    let header = rdr
         .headers()
         .map_err(|e| rec_err(path, format!("cannot read the header: {e}")))?
-        .iter()
-        .map(|s| s.trim().to_string())
-        .collect();
+        .clone();
+    let columns: Vec<String> = header.iter().map(str::to_string).collect();
     let missing: Vec<&str> = REQUIRED
         .iter()
         .copied()
@@ -278,63 +101,65 @@ pub fn read_results(path: &Path, strict: bool) -> Result<ResultsRead, HarnessErr
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
+        let row = rec
+            .map_err(|e| {
                 let line = e.position().map_or(i as u64 + 2, |p| p.line());
-                let msg = format!(
-                    "line {line}: {e}; the file is damaged or not a joulebench results.csv"
-                );
-                if strict {
-                    return Err(rec_err(path, msg));
-                }
+                format!("line {line}: {e}; the file is damaged or not a joulebench results.csv")
+            })
+            .and_then(|rec| parse_row(&header, &rec, i as u64 + 2));
+        match row {
+            Ok(r) => rows.push(r),
+            Err(msg) if strict => return Err(rec_err(path, msg)),
+            Err(msg) => {
                 notes.push(format!(
                     "{}: {msg} (rows from there on ignored)",
                     path.display()
                 ));
                 break;
             }
-        };
-        let line = rec.position().map_or(i as u64 + 2, |p| p.line());
-        let row = Row {
-            cells: columns
-                .iter()
-                .cloned()
-                .zip(rec.iter().map(str::to_string))
-                .collect(),
-            line,
-        };
-        for c in NUMERIC {
-            if let Some(v) = row.get(c) {
-                if !v.parse::<f64>().is_ok_and(f64::is_finite) {
-                    let msg = format!("line {line}: column `{c}` holds `{v}`, not a number");
-                    if strict {
-                        return Err(rec_err(path, msg));
-                    }
-                    notes.push(format!(
-                        "{}: {msg} (rows from there on ignored)",
-                        path.display()
-                    ));
-                    return Ok((columns, rows, notes));
-                }
-            }
         }
-        for c in REQUIRED {
-            if row.get(c).is_none() {
-                let msg = format!("line {line}: column `{c}` is empty");
-                if strict {
-                    return Err(rec_err(path, msg));
-                }
-                notes.push(format!(
-                    "{}: {msg} (rows from there on ignored)",
-                    path.display()
-                ));
-                return Ok((columns, rows, notes));
-            }
-        }
-        rows.push(row);
     }
     Ok((columns, rows, notes))
+}
+
+/// One record as a row: the required cells filled, every cell of the type
+/// its column holds; the error names the line, the column and the value.
+fn parse_row(
+    header: &csv::StringRecord,
+    rec: &csv::StringRecord,
+    fallback_line: u64,
+) -> Result<ResultRow, String> {
+    let line = rec.position().map_or(fallback_line, |p| p.line());
+    for c in REQUIRED {
+        let empty = header
+            .iter()
+            .position(|h| h == *c)
+            .and_then(|i| rec.get(i))
+            .is_none_or(str::is_empty);
+        if empty {
+            return Err(format!("line {line}: column `{c}` is empty"));
+        }
+    }
+    rec.deserialize::<ResultRow>(Some(header)).map_err(|e| {
+        let detail = match e.kind() {
+            csv::ErrorKind::Deserialize { err, .. } => err.field().map(|f| {
+                let col = header.get(f as usize).unwrap_or("?");
+                let val = rec.get(f as usize).unwrap_or("");
+                match err.kind() {
+                    csv::DeserializeErrorKind::ParseInt(_)
+                    | csv::DeserializeErrorKind::ParseFloat(_) => {
+                        format!("column `{col}` holds `{val}`, not a number")
+                    }
+                    csv::DeserializeErrorKind::ParseBool(_) => {
+                        format!("column `{col}` holds `{val}`, not true or false")
+                    }
+                    _ => format!("column `{col}` holds `{val}`: {err}"),
+                }
+            }),
+            _ => None,
+        };
+        format!("line {line}: {}", detail.unwrap_or_else(|| e.to_string()))
+    })
 }
 
 /// Reads a run: results.csv (file, or the one in a run directory) and the
@@ -359,7 +184,7 @@ pub fn load(input: &Path, strict: bool) -> Result<RunData, HarnessError> {
     if let Some(d) = &dir {
         let samples = d.join("samples.csv");
         if samples.is_file() {
-            match rows::read_rows_lenient::<SampleRow>(&samples) {
+            match io::read_rows_lenient::<SampleRow>(&samples) {
                 Ok((rows, bad)) => {
                     if let Some(e) = bad {
                         if strict {
@@ -381,7 +206,7 @@ pub fn load(input: &Path, strict: bool) -> Result<RunData, HarnessError> {
         }
         let power = d.join("power.csv");
         if power.is_file() {
-            match rows::read_rows_lenient::<PowerSample>(&power) {
+            match io::read_rows_lenient::<PowerRow>(&power) {
                 Ok((rows, bad)) => {
                     if let Some(e) = bad {
                         notes.push(format!("{e} (power readings from there on ignored)"));
@@ -397,7 +222,7 @@ pub fn load(input: &Path, strict: bool) -> Result<RunData, HarnessError> {
         }
         let profile = d.join("profile.csv");
         if profile.is_file() {
-            match rows::read_rows_lenient::<ProfileRow>(&profile) {
+            match io::read_rows_lenient::<ProfileRow>(&profile) {
                 Ok((rows, bad)) => {
                     if let Some(e) = bad {
                         notes.push(format!("{e} (profile rows from there on ignored)"));
@@ -409,15 +234,9 @@ pub fn load(input: &Path, strict: bool) -> Result<RunData, HarnessError> {
         }
         let manifest = d.join("manifest.json");
         if manifest.is_file() {
-            match std::fs::read_to_string(&manifest)
-                .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-            {
-                Ok(v) => data.manifest = Some(v),
-                Err(e) => notes.push(format!(
-                    "{}: {e} (machine details left out)",
-                    manifest.display()
-                )),
+            match Manifest::read(&manifest) {
+                Ok(m) => data.manifest = Some(m),
+                Err(e) => notes.push(format!("{e} (machine details left out)")),
             }
         }
     }
@@ -430,47 +249,38 @@ impl RunData {
         self.columns.iter().any(|c| c == col)
     }
 
-    /// Whether any row has a number in `col`.
-    pub fn has_values(&self, col: &str) -> bool {
-        self.rows.iter().any(|r| r.num(col).is_some())
-    }
-
-    /// Distinct values of a column, in first-seen order.
-    pub fn distinct(&self, col: &str) -> Vec<String> {
+    /// Distinct values of a field, in first-seen order.
+    pub fn distinct(&self, field: impl Fn(&ResultRow) -> &str) -> Vec<String> {
         let mut seen = BTreeSet::new();
         self.rows
             .iter()
-            .map(|r| r.text(col).to_string())
+            .map(|r| field(r).to_string())
             .filter(|v| seen.insert(v.clone()))
             .collect()
     }
 
     /// The suite name(s).
     pub fn suite(&self) -> String {
-        self.distinct("suite").join("+")
+        self.distinct(|r| &r.suite).join("+")
     }
 
     /// The machine, for titles: host and CPU model when known.
     pub fn machine(&self) -> String {
         let hosts = self
-            .distinct("host")
+            .distinct(|r| &r.host)
             .into_iter()
             .filter(|h| !h.is_empty())
             .collect::<Vec<_>>();
+        let machine = self.manifest.as_ref().and_then(|m| m.machine.as_ref());
         let host = if hosts.is_empty() {
-            self.manifest
-                .as_ref()
-                .and_then(|m| m["machine"]["host"].as_str())
-                .unwrap_or("unknown host")
-                .to_string()
+            machine
+                .map(|m| m.host.clone())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "unknown host".into())
         } else {
             hosts.join("+")
         };
-        match self
-            .manifest
-            .as_ref()
-            .and_then(|m| m["machine"]["cpu_model"].as_str())
-        {
+        match machine.and_then(|m| m.cpu_model.as_deref()) {
             Some(cpu) if hosts.len() <= 1 => format!("{host} ({cpu})"),
             _ => host,
         }
@@ -480,27 +290,29 @@ impl RunData {
     pub fn date(&self) -> String {
         self.rows
             .iter()
-            .find_map(|r| r.get("timestamp_utc"))
-            .or_else(|| {
-                self.manifest
-                    .as_ref()
-                    .and_then(|m| m["started_utc"].as_str())
-            })
+            .map(|r| r.timestamp_utc.as_str())
+            .find(|t| !t.is_empty())
+            .or_else(|| self.manifest.as_ref()?.started_utc.as_deref())
             .map(|t| t.chars().take(10).collect())
             .unwrap_or_else(|| "undated".into())
     }
 
     /// The power sources that measured something (not `none`).
     pub fn power_sources(&self) -> Vec<String> {
-        self.distinct("power_source")
+        self.distinct(|r| &r.power_source)
             .into_iter()
             .filter(|s| !s.is_empty() && s != "none")
             .collect()
     }
 
+    /// Whether any row's energy figures are an estimate.
+    pub fn estimated(&self) -> bool {
+        self.rows.iter().any(|r| r.power_estimated == Some(true))
+    }
+
     /// The name of the micro-kernel(s) used.
     pub fn kernel(&self) -> String {
-        self.distinct("kernel")
+        self.distinct(|r| &r.kernel)
             .into_iter()
             .filter(|k| !k.is_empty())
             .collect::<Vec<_>>()

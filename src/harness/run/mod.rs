@@ -15,7 +15,12 @@ use crate::harness::peers::process::{self, Limits, WindowHooks};
 use crate::harness::peers::python;
 use crate::harness::peers::tract_engine::{self, TractModel};
 use crate::harness::peers::{Engine, PeerFailure, ToolSummary};
-use crate::harness::record::rows::{self, Appender, PowerRow, ProfileRow, ResultRow, SampleRow};
+use crate::harness::record::io::{self as csvio, Appender};
+use crate::harness::record::manifest::{
+    Blocking, Clock, Idle, Manifest, PointBlocking, PowerEntry, PowerModes,
+};
+use crate::harness::record::merge::short;
+use crate::harness::record::rows::{self, PowerRow, ProfileRow, ResultRow, SampleRow};
 use crate::harness::suite::tuning::{TuningCache, TuningChoice};
 use crate::harness::suite::{estimate_seconds, CacheSpec, Measurement, Point, Suite};
 use crate::harness::HarnessError;
@@ -357,20 +362,6 @@ fn new_run_dir(root: &Path, suite: &Suite, shard: Option<Shard>) -> Result<PathB
     Ok(dir)
 }
 
-fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), HarnessError> {
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(v).map_err(|e| HarnessError::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    std::fs::write(&tmp, text + "\n")
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| HarnessError::Io {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
-}
-
 /// Drops from the per-batch file `path` (if any) the rows of points not in
 /// `done`: a dropped point runs again and writes them anew.
 fn keep_done<T: serde::Serialize + serde::de::DeserializeOwned>(
@@ -381,12 +372,12 @@ fn keep_done<T: serde::Serialize + serde::de::DeserializeOwned>(
     if !path.exists() {
         return Ok(());
     }
-    let (rows, _) = rows::read_rows_lenient::<T>(path)?;
+    let (rows, _) = csvio::read_rows_lenient::<T>(path)?;
     let keep: Vec<T> = rows
         .into_iter()
         .filter(|r| done.contains(point(r)))
         .collect();
-    rows::rewrite(path, &keep)
+    csvio::rewrite(path, &keep)
 }
 
 /// Reads what a previous run in `dir` recorded; repairs a torn last row and
@@ -407,39 +398,30 @@ fn prepare_resume(
             dir.display()
         )));
     }
-    let manifest = dir.join("manifest.json");
-    if let Ok(text) = std::fs::read_to_string(&manifest) {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            if let Some(h) = v["suite_hash"].as_str() {
-                if h != suite.hash {
-                    return Err(bad(format!(
-                        "{} was recorded from a different suite file (hash {} here, {} there); resume with the same file or start a new run",
-                        dir.display(),
-                        &suite.hash[..12],
-                        rows::short(h)
-                    )));
-                }
-            }
+    if let Ok(m) = Manifest::read(&dir.join("manifest.json")) {
+        let h = &m.suite_hash;
+        if !h.is_empty() && *h != suite.hash {
+            return Err(bad(format!(
+                "{} was recorded from a different suite file (hash {} here, {} there); resume with the same file or start a new run",
+                dir.display(),
+                &suite.hash[..12],
+                short(h)
+            )));
+        }
+        let now = shard.map(|s| format!("{}/{}", s.index, s.count));
+        if m.shard != now {
+            return Err(bad(format!(
+                "{} was run with --shard {}; resume it with the same shard (now: {})",
+                dir.display(),
+                m.shard.as_deref().unwrap_or("(none)"),
+                now.as_deref().unwrap_or("(none)")
+            )));
         }
     }
     let results = dir.join("results.csv");
-    if let Ok(text) = std::fs::read_to_string(&manifest) {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            let was = v["shard"].as_str().map(str::to_string);
-            let now = shard.map(|s| format!("{}/{}", s.index, s.count));
-            if was != now {
-                return Err(bad(format!(
-                    "{} was run with --shard {}; resume it with the same shard (now: {})",
-                    dir.display(),
-                    was.as_deref().unwrap_or("(none)"),
-                    now.as_deref().unwrap_or("(none)")
-                )));
-            }
-        }
-    }
     let mut done = HashSet::new();
     if results.exists() {
-        let (rows, torn) = rows::read_rows_lenient::<ResultRow>(&results)?;
+        let (rows, torn) = csvio::read_rows_lenient::<ResultRow>(&results)?;
         // Points of a peer engine that was skipped or failed run again.
         let total = rows.len();
         let rows: Vec<ResultRow> = rows.into_iter().filter(|r| r.status == "ok").collect();
@@ -450,13 +432,13 @@ fn prepare_resume(
                     "{} holds point `{}` of another suite version (hash {}); resume with the same suite file",
                     results.display(),
                     r.point,
-                    rows::short(&r.suite_hash)
+                    short(&r.suite_hash)
                 )));
             }
             done.insert(r.point.clone());
         }
         if torn.is_some() || retried || !rows::has_current_header(&results) {
-            rows::rewrite(&results, &rows)?;
+            csvio::rewrite(&results, &rows)?;
         }
     }
     keep_done::<SampleRow>(&dir.join("samples.csv"), &done, |r| &r.point)?;
@@ -627,7 +609,7 @@ fn prepare_power(
     points: &[&Point],
     sysfs: &Sysfs,
     clock: &RunClock,
-    manifest: &mut serde_json::Value,
+    manifest: &mut Manifest,
     progress: &Progress,
 ) -> Result<Option<Vec<PowerState>>, HarnessError> {
     let mut configs: Vec<PowerConfig> = Vec::new();
@@ -648,15 +630,11 @@ fn prepare_power(
             continue;
         };
         let key = serde_json::to_value(&config).unwrap_or_default();
-        if !manifest["power"].is_array() {
-            manifest["power"] = serde_json::json!([]);
-        }
-        let entries = manifest["power"].as_array_mut().expect("an array");
-        let known = entries.iter().find(|e| e["config"] == key).cloned();
+        let known = manifest.power_entry(&key).cloned();
         let idle_w = match known {
-            Some(e) => e["idle"]["watts"].as_f64(),
+            Some(e) => e.idle.and_then(|i| i.watts),
             None => {
-                let mut idle = serde_json::Value::Null;
+                let mut idle = None;
                 let mut idle_w = source.known_idle_w();
                 if idle_w.is_none() && config.idle_seconds > 0.0 {
                     progress.warn(&format!(
@@ -670,21 +648,26 @@ fn prepare_power(
                         return Ok(None);
                     }
                     idle_w = w.mean_w;
-                    idle = serde_json::json!({
-                        "watts": w.mean_w,
-                        "seconds": w.duration_s(),
-                        "window_s": [w.start_s, w.end_s],
-                        "samples": w.samples,
-                        "warnings": w.warnings,
+                    idle = Some(Idle {
+                        watts: w.mean_w,
+                        seconds: Some(w.duration_s()),
+                        window_s: Some((w.start_s, w.end_s)),
+                        samples: w.samples,
+                        warnings: Some(w.warnings),
+                        estimated: None,
                     });
                 } else if let Some(w) = idle_w {
-                    idle = serde_json::json!({ "watts": w, "estimated": true });
+                    idle = Some(Idle {
+                        watts: Some(w),
+                        estimated: Some(true),
+                        ..Idle::default()
+                    });
                 }
-                entries.push(serde_json::json!({
-                    "config": key,
-                    "description": source.describe(),
-                    "idle": idle,
-                }));
+                manifest.power.push(PowerEntry {
+                    config: key,
+                    description: source.describe(),
+                    idle,
+                });
                 idle_w
             }
         };
@@ -1161,51 +1144,50 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     };
     let manifest_path = dir.join("manifest.json");
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut manifest = match std::fs::read_to_string(&manifest_path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-    {
-        Some(mut m) if opts.resume.is_some() => {
-            if let Some(a) = m["resumed_utc"].as_array_mut() {
-                a.push(started.clone().into());
-            } else {
-                m["resumed_utc"] = serde_json::json!([started.clone()]);
-            }
+    let mut manifest = match Manifest::read(&manifest_path) {
+        Ok(mut m) if opts.resume.is_some() => {
+            m.resumed_utc.push(started.clone());
             m
         }
         _ => {
             let auto = CacheConfig::auto(kernel.mr, kernel.nr);
-            serde_json::json!({
-                "suite": suite.name,
-                "suite_file": suite.path.display().to_string(),
-                "suite_hash": suite.hash,
-                "suite_text": suite.text,
-                "joulebench_version": env!("CARGO_PKG_VERSION"),
-                "git_revision": machine::git_revision(),
-                "kernel": kernel.name(),
-                "auto_cache_config": { "mc": auto.mc, "nc": auto.nc, "kc": auto.kc },
-                "caches": crate::engine::gemm::CacheDetection::detect(),
-                "shard": opts.shard.map(|s| format!("{}/{}", s.index, s.count)),
-                "points_total": suite.points().len(),
-                "points_selected": points.len(),
-                "started_utc": started,
-                "machine": machine::collect(),
-            })
+            Manifest {
+                suite: suite.name.clone(),
+                suite_file: suite.path.display().to_string(),
+                suite_hash: suite.hash.clone(),
+                suite_text: suite.text.clone(),
+                joulebench_version: env!("CARGO_PKG_VERSION").into(),
+                git_revision: machine::git_revision(),
+                kernel: kernel.name().into(),
+                auto_cache_config: Some(Blocking {
+                    mc: auto.mc,
+                    nc: auto.nc,
+                    kc: auto.kc,
+                }),
+                caches: serde_json::to_value(crate::engine::gemm::CacheDetection::detect())
+                    .unwrap_or_default(),
+                shard: opts.shard.map(|s| format!("{}/{}", s.index, s.count)),
+                points_total: Some(suite.points().len()),
+                points_selected: Some(points.len()),
+                started_utc: Some(started),
+                machine: Some(machine::collect()),
+                ..Manifest::default()
+            }
         }
     };
     // One time line for the whole run directory, also across resumes.
-    let clock = match manifest["clock"]["run_start_unix_s"].as_f64() {
+    let clock = match manifest.run_start_unix_s() {
         Some(t) if opts.resume.is_some() => RunClock::resume(t),
         _ => {
             let c = RunClock::start();
-            manifest["clock"] = serde_json::json!({
-                "run_start_unix_s": c.run_start_unix_s(),
-                "note": "window_start_s, window_end_s (results.csv) and t_s (power.csv) are seconds since this instant (Unix time, UTC), advanced by the monotonic clock",
+            manifest.clock = Some(Clock {
+                run_start_unix_s: c.run_start_unix_s(),
+                note: "window_start_s, window_end_s (results.csv) and t_s (power.csv) are seconds since this instant (Unix time, UTC), advanced by the monotonic clock".into(),
             });
             c
         }
     };
-    write_json(&manifest_path, &manifest)?;
+    manifest.write(&manifest_path)?;
 
     let host = machine::host_name();
     let todo: Vec<&Point> = points.iter().filter(|p| !done.contains(&p.id)).collect();
@@ -1219,7 +1201,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
         ));
     }
     let (monitor, conditions) = Monitor::new(&sysfs, &suite.modes);
-    manifest["conditions"] = conditions;
+    manifest.conditions = conditions;
     // The state found at start is on disk before anything changes.
     let mut mode_control = match with_modes {
         true => {
@@ -1227,20 +1209,20 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
             if let Ok(mut g) = RESTORE_ON_EXIT.lock() {
                 *g = Some(dir.clone());
             }
-            manifest["power_modes"] = serde_json::json!({
-                "settings": suite.modes,
-                "saved_state": modes::STATE_FILE,
-                "note": format!("the state found at start is restored after the last point, on Ctrl-C and on error; after a crash run `joulebench restore {}`", dir.display()),
+            manifest.power_modes = Some(PowerModes {
+                settings: serde_json::to_value(&suite.modes).unwrap_or_default(),
+                saved_state: modes::STATE_FILE.into(),
+                note: format!("the state found at start is restored after the last point, on Ctrl-C and on error; after a crash run `joulebench restore {}`", dir.display()),
             });
             Some(c)
         }
         false => None,
     };
-    write_json(&manifest_path, &manifest)?;
+    manifest.write(&manifest_path)?;
     let Some(mut power_states) =
         prepare_power(suite, &todo, &sysfs, &clock, &mut manifest, &progress)?
     else {
-        write_json(&manifest_path, &manifest)?;
+        manifest.write(&manifest_path)?;
         return Err(HarnessError::Interrupted(format!(
             "while measuring idle power; nothing was measured; continue with --resume {}",
             dir.display()
@@ -1250,11 +1232,11 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
         .iter()
         .any(|p| suite.experiments[p.experiment_index].measurement.counters)
         .then(Counters::probe);
-    manifest["counters"] = match &counters {
+    manifest.counters = match &counters {
         Some(c) => serde_json::to_value(c.status()).unwrap_or_default(),
         None => serde_json::json!({ "summary": "counters = false in the suite" }),
     };
-    write_json(&manifest_path, &manifest)?;
+    manifest.write(&manifest_path)?;
     let mut results = Appender::open(&dir.join("results.csv"))?;
     let mut samples = Appender::open(&dir.join("samples.csv"))?;
     let mut power_csv = match power_states.is_empty() {
@@ -1631,20 +1613,20 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunOutcome, Harness
     #[cfg(target_os = "linux")]
     affinity::set(None, original_affinity.as_ref())?;
 
-    let all: Vec<ResultRow> = rows::read_rows(&dir.join("results.csv")).unwrap_or_default();
-    manifest["resolved_cache_configs"] = all
+    let all: Vec<ResultRow> = csvio::read_rows(&dir.join("results.csv")).unwrap_or_default();
+    manifest.resolved_cache_configs = all
         .iter()
-        .map(|r| serde_json::json!({ "point": r.point, "mc": r.mc, "nc": r.nc, "kc": r.kc }))
+        .map(|r| PointBlocking {
+            point: r.point.clone(),
+            mc: r.mc,
+            nc: r.nc,
+            kc: r.kc,
+        })
         .collect();
-    manifest["points_recorded"] = all.len().into();
-    manifest["finished_utc"] = if stopping() {
-        serde_json::Value::Null
-    } else {
-        chrono::Utc::now()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            .into()
-    };
-    write_json(&manifest_path, &manifest)?;
+    manifest.points_recorded = Some(all.len());
+    manifest.finished_utc = (!stopping())
+        .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    manifest.write(&manifest_path)?;
     if stopping() {
         return Err(HarnessError::Interrupted(format!(
             "{recorded} point(s) recorded in {} this time, the point in progress was dropped; continue with --resume {}",

@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 use joulebench::engine::rng::SplitMix64;
+use joulebench::harness::machine::MachineInfo;
+use joulebench::harness::record::manifest::Manifest;
+use joulebench::harness::record::rows::{PowerRow, ProfileRow, ResultRow, SampleRow};
 use std::path::{Path, PathBuf};
 
 /// One configuration of a synthetic run.
@@ -84,168 +87,117 @@ pub const IDLE_W: f64 = 3.0;
 pub const WINDOW_S: f64 = 4.0;
 pub const GAP_S: f64 = 1.0;
 
-const BASE_COLS: &[&str] = &[
-    "suite",
-    "suite_hash",
-    "experiment",
-    "point",
-    "repetition",
-    "model",
-    "engine",
-    "kernel",
-    "conv",
-    "fusion",
-    "threads",
-    "batch",
-    "mc",
-    "nc",
-    "kc",
-    "loop",
-    "cpus",
-    "iterations",
-    "duration_s",
-    "images_per_s",
-    "gflop_per_image",
-    "gflops",
-    "latency_ms_p50",
-    "latency_ms_p90",
-    "latency_ms_p99",
-    "latency_ms_mean",
-    "latency_ms_min",
-    "latency_ms_max",
-    "latency_ms_stdev",
-    "latency_ci95_low_ms",
-    "latency_ci95_high_ms",
-    "cv",
-    "outliers",
-    "warnings",
-    "host",
-    "timestamp_utc",
-];
+/// The row of results.csv for point `i` of a synthetic run; with
+/// `power_columns` its power, counter and condition columns are filled
+/// (the power ones empty for points without `power_w`).
+fn result_row(suite: &str, i: usize, p: &Point, power_columns: bool) -> ResultRow {
+    let gflop = 8.178;
+    let p50 = p.p50_ms();
+    let duration = WINDOW_S;
+    let mut r = ResultRow {
+        suite: suite.into(),
+        suite_hash: format!("{:064x}", suite.len() as u64 * 0x9E37),
+        experiment: p.experiment.clone(),
+        point: p.id(),
+        repetition: p.repetition,
+        model: p.model.clone(),
+        engine: "joulebench".into(),
+        kernel: "neon".into(),
+        conv: p.conv.clone(),
+        fusion: p.fusion,
+        threads: p.threads,
+        batch: p.batch,
+        mc: p.mc,
+        nc: p.nc,
+        kc: p.kc,
+        parallel: "auto".into(),
+        cpus: String::new(),
+        iterations: 64,
+        duration_s: duration,
+        images_per_s: p.images_per_s,
+        gflop_per_image: gflop,
+        gflops: gflop * p.images_per_s,
+        latency_ms_p50: p50,
+        latency_ms_p90: p50 * 1.06,
+        latency_ms_p99: p50 * 1.15,
+        latency_ms_mean: p50 * 1.01,
+        latency_ms_min: p50 * 0.97,
+        latency_ms_max: p50 * 1.3,
+        latency_ms_stdev: p50 * 0.03,
+        latency_ci95_low_ms: p50 * (1.0 - p.ci_rel),
+        latency_ci95_high_ms: p50 * (1.0 + p.ci_rel),
+        cv: 0.03,
+        outliers: 1,
+        warnings: if i == 1 {
+            "cv 0.130 above 0.100: noisy".into()
+        } else {
+            String::new()
+        },
+        host: "xavier".into(),
+        timestamp_utc: format!("2026-03-14T12:{:02}:00.000Z", i % 60),
+        ..ResultRow::default()
+    };
+    if !power_columns {
+        return r;
+    }
+    let start = i as f64 * (WINDOW_S + GAP_S) + GAP_S;
+    if let Some(w) = p.power_w {
+        let energy = w * duration;
+        let images = p.images_per_s * duration;
+        r.power_source = "hwmon:ina3221".into();
+        r.power_estimated = Some(false);
+        r.samples = Some(40);
+        r.avg_power_w = Some(w);
+        r.idle_power_w = Some(IDLE_W);
+        r.energy_j = Some(energy);
+        r.joules_per_image = Some(energy / images);
+        r.dyn_joules_per_image = Some((w - IDLE_W) * duration / images);
+        r.images_per_joule = Some(images / energy);
+        r.cycles = Some(123456789.0);
+        r.instructions = Some(234567890.0);
+        r.ipc = Some(1.9);
+        r.window_start_s = Some(start);
+        r.window_end_s = Some(start + WINDOW_S);
+    }
+    r.power_mode = p.power_mode.clone();
+    r.governor = "schedutil".into();
+    r.freq_min_khz = Some(115200);
+    r.freq_max_khz = Some(2265600);
+    r.freq_mean_mhz = p.freq_mean_mhz;
+    r.temp_start_c = Some(41.5);
+    r.temp_end_c = Some(44.0);
+    r.throttled = Some(p.throttled);
+    r
+}
 
-const POWER_COLS: &[&str] = &[
-    "power_source",
-    "power_estimated",
-    "samples",
-    "avg_power_w",
-    "idle_power_w",
-    "energy_j",
-    "joules_per_image",
-    "dyn_joules_per_image",
-    "images_per_joule",
-    "cycles",
-    "instructions",
-    "ipc",
-    "window_start_s",
-    "window_end_s",
-    "power_mode",
-    "governor",
-    "freq_min_khz",
-    "freq_max_khz",
-    "freq_mean_mhz",
-    "temp_start_c",
-    "temp_end_c",
-    "throttled",
-];
-
-/// Writes results.csv; with `power_columns` the power and counter columns
-/// are there (empty for points without `power_w`).
+/// Writes results.csv through [`ResultRow`], the schema joulebench writes
+/// and reads. Without `power_columns` the file ends at `timestamp_utc`, as
+/// files of versions before power measurement did.
 pub fn write_results(dir: &Path, suite: &str, points: &[Point], power_columns: bool) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("results.csv");
-    let mut w = csv::Writer::from_path(&path).unwrap();
-    let mut header: Vec<&str> = BASE_COLS.to_vec();
-    if power_columns {
-        header.extend_from_slice(POWER_COLS);
-    }
-    w.write_record(&header).unwrap();
-    let gflop = 8.178;
+    let mut w = csv::Writer::from_writer(Vec::new());
     for (i, p) in points.iter().enumerate() {
-        let p50 = p.p50_ms();
-        let iterations = 64;
-        let duration = WINDOW_S;
-        let mut rec: Vec<String> = vec![
-            suite.into(),
-            format!("{:064x}", suite.len() as u64 * 0x9E37),
-            p.experiment.clone(),
-            p.id(),
-            p.repetition.to_string(),
-            p.model.clone(),
-            "joulebench".into(),
-            "neon".into(),
-            p.conv.clone(),
-            p.fusion.to_string(),
-            p.threads.to_string(),
-            p.batch.to_string(),
-            p.mc.to_string(),
-            p.nc.to_string(),
-            p.kc.to_string(),
-            "auto".into(),
-            String::new(),
-            iterations.to_string(),
-            duration.to_string(),
-            p.images_per_s.to_string(),
-            gflop.to_string(),
-            (gflop * p.images_per_s).to_string(),
-            p50.to_string(),
-            (p50 * 1.06).to_string(),
-            (p50 * 1.15).to_string(),
-            (p50 * 1.01).to_string(),
-            (p50 * 0.97).to_string(),
-            (p50 * 1.3).to_string(),
-            (p50 * 0.03).to_string(),
-            (p50 * (1.0 - p.ci_rel)).to_string(),
-            (p50 * (1.0 + p.ci_rel)).to_string(),
-            "0.03".into(),
-            "1".into(),
-            if i == 1 {
-                "cv 0.130 above 0.100: noisy".into()
-            } else {
-                String::new()
-            },
-            "xavier".into(),
-            format!("2026-03-14T12:{:02}:00.000Z", i % 60),
-        ];
-        if power_columns {
-            let start = i as f64 * (WINDOW_S + GAP_S) + GAP_S;
-            match p.power_w {
-                Some(w) => {
-                    let energy = w * duration;
-                    let images = p.images_per_s * duration;
-                    rec.extend([
-                        "hwmon:ina3221".to_string(),
-                        "false".into(),
-                        "40".into(),
-                        w.to_string(),
-                        IDLE_W.to_string(),
-                        energy.to_string(),
-                        (energy / images).to_string(),
-                        ((w - IDLE_W) * duration / images).to_string(),
-                        (images / energy).to_string(),
-                        "123456789".into(),
-                        "234567890".into(),
-                        "1.9".into(),
-                        start.to_string(),
-                        (start + WINDOW_S).to_string(),
-                    ]);
-                }
-                None => rec.extend(std::iter::repeat_n(String::new(), 14)),
-            }
-            let f = p.freq_mean_mhz.map_or(String::new(), |f| f.to_string());
-            rec.extend([
-                p.power_mode.clone(),
-                "schedutil".into(),
-                "115200".into(),
-                "2265600".into(),
-                f,
-                "41.5".into(),
-                "44.0".into(),
-                p.throttled.to_string(),
-            ]);
-        }
-        w.write_record(&rec).unwrap();
+        w.serialize(result_row(suite, i, p, power_columns)).unwrap();
     }
-    w.flush().unwrap();
+    let full = w.into_inner().unwrap();
+    if power_columns {
+        std::fs::write(&path, full).unwrap();
+        return path;
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(&full[..]);
+    let records: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let keep = 1 + records[0]
+        .iter()
+        .position(|c| c == "timestamp_utc")
+        .unwrap();
+    let mut out = csv::Writer::from_path(&path).unwrap();
+    for rec in &records {
+        out.write_record(rec.iter().take(keep)).unwrap();
+    }
+    out.flush().unwrap();
     path
 }
 
@@ -253,14 +205,17 @@ pub fn write_results(dir: &Path, suite: &str, points: &[Point], power_columns: b
 /// relative spread of `spread`.
 pub fn write_samples(dir: &Path, points: &[Point], n: usize, spread: f64, seed: u64) {
     let mut w = csv::Writer::from_path(dir.join("samples.csv")).unwrap();
-    w.write_record(["point", "batch_index", "latency_ms", "outlier"])
-        .unwrap();
     let mut rng = SplitMix64::new(seed);
     for p in points {
         for i in 0..n {
             let l = p.p50_ms() * (1.0 + spread * (rng.next_f64() - 0.5) * 2.0);
-            w.write_record([p.id(), i.to_string(), l.to_string(), "false".into()])
-                .unwrap();
+            w.serialize(SampleRow {
+                point: p.id(),
+                batch_index: i,
+                latency_ms: l,
+                outlier: false,
+            })
+            .unwrap();
         }
     }
     w.flush().unwrap();
@@ -270,8 +225,8 @@ pub fn write_samples(dir: &Path, points: &[Point], n: usize, spread: f64, seed: 
 /// its window, on two rails.
 pub fn write_power(dir: &Path, points: &[Point]) {
     let mut w = csv::Writer::from_path(dir.join("power.csv")).unwrap();
-    w.write_record(["point", "repetition", "t_s", "rail", "watts"])
-        .unwrap();
+    // Readings with the resolution a meter log has.
+    let round = |v: f64, digits: usize| format!("{v:.digits$}").parse::<f64>().unwrap();
     let mut rng = SplitMix64::new(99);
     let end = points.len() as f64 * (WINDOW_S + GAP_S) + GAP_S;
     let mut t = 0.0;
@@ -285,13 +240,13 @@ pub fn write_power(dir: &Path, points: &[Point]) {
         let cpu = (total - 1.2) * (0.97 + 0.06 * rng.next_f64());
         let soc = 1.2 * (0.97 + 0.06 * rng.next_f64());
         for (rail, watts) in [("CPU", cpu), ("SOC", soc)] {
-            w.write_record([
-                point.clone(),
-                "0".into(),
-                format!("{t:.3}"),
-                rail.into(),
-                format!("{watts:.4}"),
-            ])
+            w.serialize(PowerRow {
+                point: point.clone(),
+                repetition: 0,
+                t_s: round(t, 3),
+                rail: rail.into(),
+                watts: round(watts, 4),
+            })
             .unwrap();
         }
         t += 0.1;
@@ -302,18 +257,6 @@ pub fn write_power(dir: &Path, points: &[Point]) {
 /// profile.csv for `points`: a ResNet-like list of layers.
 pub fn write_profile(dir: &Path, points: &[Point]) {
     let mut w = csv::Writer::from_path(dir.join("profile.csv")).unwrap();
-    w.write_record([
-        "point",
-        "layer_index",
-        "name",
-        "op",
-        "algorithm",
-        "output",
-        "ms_per_batch",
-        "share",
-        "gflops",
-    ])
-    .unwrap();
     let layers = [
         ("conv1", "Conv+Bias+Relu", "convgemm", 0.12),
         ("maxpool", "MaxPool", "direct", 0.02),
@@ -329,17 +272,18 @@ pub fn write_profile(dir: &Path, points: &[Point]) {
     for p in points {
         let total = p.p50_ms();
         for (i, (name, op, algo, share)) in layers.iter().enumerate() {
-            w.write_record([
-                p.id(),
-                i.to_string(),
-                name.to_string(),
-                op.to_string(),
-                algo.to_string(),
-                "56x56x64".into(),
-                (total * share).to_string(),
-                share.to_string(),
-                "12.5".into(),
-            ])
+            w.serialize(ProfileRow {
+                point: p.id(),
+                layer_index: i,
+                name: name.to_string(),
+                op: op.to_string(),
+                algorithm: algo.to_string(),
+                output: "56x56x64".into(),
+                ms_per_batch: total * share,
+                share: *share,
+                gflops: 12.5,
+                blocking: String::new(),
+            })
             .unwrap();
         }
     }
@@ -347,39 +291,38 @@ pub fn write_profile(dir: &Path, points: &[Point]) {
 }
 
 pub fn write_manifest(dir: &Path, suite: &str) {
-    let m = serde_json::json!({
-        "suite": suite,
-        "suite_file": format!("experiments/{suite}.toml"),
-        "suite_hash": format!("{:064x}", suite.len() as u64 * 0x9E37),
-        "suite_text": format!("name = \"{suite}\"\n\n[[experiment]]\nname = \"scaling\"\nmodels = [\"resnet50\"]\n"),
-        "joulebench_version": "0.1.0",
-        "git_revision": "0123456789abcdef",
-        "kernel": "neon",
-        "started_utc": "2026-03-14T12:00:00Z",
-        "finished_utc": "2026-03-14T13:00:00Z",
-        "machine": {
-            "host": "xavier",
-            "os": "Ubuntu",
-            "os_version": "Linux (Ubuntu 20.04)",
-            "kernel": "5.10.104-tegra",
-            "arch": "aarch64",
-            "cpu_model": "ARMv8 Processor rev 0 (v8l)",
-            "logical_cores": 8,
-            "physical_cores": 8,
-            "frequencies_mhz": [2265, 2265],
-            "governor": "schedutil",
-            "scaling_min_mhz": 115,
-            "scaling_max_mhz": 2265,
-            "memory_bytes": 33_554_432_000u64,
-            "nvpmodel": "MAXN",
-            "throttled": null
-        }
-    });
-    std::fs::write(
-        dir.join("manifest.json"),
-        serde_json::to_string_pretty(&m).unwrap(),
-    )
-    .unwrap();
+    let m = Manifest {
+        suite: suite.into(),
+        suite_file: format!("experiments/{suite}.toml"),
+        suite_hash: format!("{:064x}", suite.len() as u64 * 0x9E37),
+        suite_text: format!(
+            "name = \"{suite}\"\n\n[[experiment]]\nname = \"scaling\"\nmodels = [\"resnet50\"]\n"
+        ),
+        joulebench_version: "0.1.0".into(),
+        git_revision: Some("0123456789abcdef".into()),
+        kernel: "neon".into(),
+        started_utc: Some("2026-03-14T12:00:00Z".into()),
+        finished_utc: Some("2026-03-14T13:00:00Z".into()),
+        machine: Some(MachineInfo {
+            host: "xavier".into(),
+            os: Some("Ubuntu".into()),
+            os_version: Some("Linux (Ubuntu 20.04)".into()),
+            kernel: Some("5.10.104-tegra".into()),
+            arch: "aarch64".into(),
+            cpu_model: Some("ARMv8 Processor rev 0 (v8l)".into()),
+            logical_cores: 8,
+            physical_cores: Some(8),
+            frequencies_mhz: vec![2265, 2265],
+            governor: Some("schedutil".into()),
+            scaling_min_mhz: Some(115),
+            scaling_max_mhz: Some(2265),
+            memory_bytes: Some(33_554_432_000),
+            nvpmodel: Some("MAXN".into()),
+            throttled: None,
+        }),
+        ..Manifest::default()
+    };
+    m.write(&dir.join("manifest.json")).unwrap();
 }
 
 /// A paper-like study: threads x batch scaling with power, lowering x
